@@ -1,0 +1,1 @@
+"""auditdm: auditing vision-language models with a synthetic visual world."""

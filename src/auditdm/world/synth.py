@@ -1,0 +1,61 @@
+"""The world's image generator G (caption -> image) and editor E (image, command -> image).
+
+They stand in for FLUX.1-dev and FLUX.1-Kontext: text in, picture out, and, like them,
+they fill in whatever the text leaves unsaid. Unlike them, the result's scene is known.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+
+from PIL import Image
+
+from auditdm.errors import UserError
+from auditdm.world.edit import apply_edit
+from auditdm.world.parse import parse_caption, parse_edit
+from auditdm.world.render import render, scene_of
+from auditdm.world.sampling import realize
+from auditdm.world.scene import Scene
+
+
+class GenerationError(UserError):
+    """A caption that parses but describes an impossible scene (two items in one place)."""
+
+
+def _rng(text: str, seed: int) -> random.Random:
+    return random.Random(zlib.crc32(" ".join(text.lower().split()).encode()) ^ seed)
+
+
+def scene_from_caption(caption: str, seed: int = 0) -> Scene:
+    """Parse ``caption`` and fill what it leaves unsaid, deterministically from ``seed``."""
+    parsed = parse_caption(caption)
+    rng = _rng(caption, seed)
+    items = {}
+    for cell, spec in parsed.placements:
+        if cell in items:
+            raise GenerationError(f"{caption!r} puts two items at the {cell}")
+        items[cell] = realize(spec, rng)
+    return Scene(
+        time_of_day=parsed.time_of_day or rng.choice(("day", "night")),
+        weather=parsed.weather or "clear",
+        clutter=parsed.clutter or "none",
+        seed=rng.randrange(2**31),
+    ).with_items(items)
+
+
+def generate(caption: str, seed: int = 0) -> tuple[Image.Image, Scene]:
+    """G: draw the image a caption describes."""
+    scene = scene_from_caption(caption, seed)
+    return render(scene), scene
+
+
+def edit_scene(scene: Scene, command: str, seed: int = 0) -> Scene:
+    """E on scenes: apply a parsed edit command."""
+    return apply_edit(scene, parse_edit(command), _rng(command, seed ^ scene.seed))
+
+
+def edit(image: Image.Image, command: str, seed: int = 0, source: str = "image") -> tuple[Image.Image, Scene]:
+    """E: apply an editing command to a world image (one that carries its scene)."""
+    scene = edit_scene(scene_of(image, source), command, seed)
+    return render(scene), scene
