@@ -1,0 +1,99 @@
+"""Answerer backend for transformers image-text-to-text models saved in a local folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from auditdm.errors import UserError
+
+
+class ModelLoadError(UserError):
+    """A model folder is missing, incomplete, or not an image-text-to-text model."""
+
+
+def chat(question: str, answer: str | None = None) -> list[dict[str, Any]]:
+    """The conversation for one question about one image; the assistant's answer follows
+    when given. Training (`world.zoo.train`) and inference both build prompts with it."""
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
+    ]
+    if answer is not None:
+        messages.append({"role": "assistant", "content": answer})
+    return messages
+
+
+class HFAnswerer:
+    """Answers with greedy decoding from a transformers model folder, offline.
+
+    The folder must hold a processor with a chat template and safetensors weights that
+    `AutoModelForImageTextToText` loads. `dtype=None` keeps the dtype the weights were
+    saved in. Questions are answered `batch_size` at a time, left-padded; `progress` shows
+    a bar over the batches.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        device: str = "cpu",
+        dtype: str | torch.dtype | None = None,
+        batch_size: int = 32,
+        max_new_tokens: int = 8,
+        progress: bool = False,
+    ) -> None:
+        folder = Path(path)
+        self.name = name or f"hf:{folder}"
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.progress = progress
+        if not folder.is_dir():
+            raise ModelLoadError(f"model folder {folder} does not exist")
+        self.processor = _load(AutoProcessor, folder, backend="pil")
+        if getattr(self.processor, "chat_template", None) is None:
+            raise ModelLoadError(f"model folder {folder} has no chat template")
+        self.model = _load(AutoModelForImageTextToText, folder, dtype=dtype, use_safetensors=True)
+        self.model.to(device).eval()
+
+    def answer(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
+        """Answer `questions[i]` about `images[i]`; returns the generated text, stripped."""
+        if len(images) != len(questions):
+            raise ValueError(f"{len(images)} images but {len(questions)} questions")
+        answers: list[str] = []
+        starts = range(0, len(images), self.batch_size)
+        for start in tqdm(starts, desc=self.name, disable=not self.progress, leave=False):
+            end = start + self.batch_size
+            answers += self._answer_batch(images[start:end], questions[start:end])
+        return answers
+
+    def num_parameters(self) -> int:
+        """Number of parameters of the model."""
+        return int(self.model.num_parameters())
+
+    @torch.inference_mode()
+    def _answer_batch(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
+        texts = self.processor.apply_chat_template(
+            [chat(question) for question in questions], add_generation_prompt=True, tokenize=False
+        )
+        inputs = self.processor(
+            text=texts, images=list(images), padding=True, padding_side="left", return_tensors="pt"
+        ).to(self.model.device, dtype=self.model.dtype)
+        output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+        # With left padding every prompt ends at the same column; what follows is new.
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+def _load(auto_class: Any, folder: Path, **kwargs: Any) -> Any:
+    """`auto_class.from_pretrained(folder)` from local files only, failures as ModelLoadError."""
+    try:
+        return auto_class.from_pretrained(folder, local_files_only=True, **kwargs)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelLoadError(f"cannot load {auto_class.__name__} from {folder}: {error}") from error

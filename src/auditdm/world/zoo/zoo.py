@@ -1,0 +1,57 @@
+"""Where zoo models live and what each one is.
+
+A zoo is a folder with one transformers model folder per model; each holds an
+``auditdm.json`` card (role, recipe, training figures) beside the safetensors weights.
+The shipped zoo is inside the package; ``AUDITDM_ZOO`` or ``--zoo`` point elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditdm.errors import UserError
+
+SHIPPED_ZOO = Path(__file__).resolve().parent.parent / "weights"
+CARD = "auditdm.json"
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One trained model of the zoo."""
+
+    name: str
+    role: str  # "target", "reference" or "auditor"
+    path: Path
+    card: dict[str, Any]
+
+
+def zoo_dir(override: Path | str | None = None) -> Path:
+    """The zoo folder in use: ``override``, else ``$AUDITDM_ZOO``, else the shipped one."""
+    return Path(override or os.environ.get("AUDITDM_ZOO") or SHIPPED_ZOO)
+
+
+def list_zoo(override: Path | str | None = None) -> list[ZooModel]:
+    """Every model of a zoo, targets first, then references, each group by name."""
+    folder = zoo_dir(override)
+    cards = sorted(folder.glob(f"*/{CARD}")) if folder.is_dir() else []
+    if not cards:
+        raise UserError(f"{folder}: no zoo models here (train them with `auditdm world train --out {folder}`)")
+    models = []
+    for card_path in cards:
+        card = json.loads(card_path.read_text())
+        models.append(ZooModel(card_path.parent.name, card["role"], card_path.parent, card))
+    order = {"target": 0, "reference": 1, "auditor": 2}
+    return sorted(models, key=lambda m: (order.get(m.role, 3), m.name))
+
+
+def find_model(name: str, override: Path | str | None = None) -> ZooModel:
+    """The zoo model called ``name``, or a clear error listing the ones there are."""
+    models = list_zoo(override)
+    for model in models:
+        if model.name == name:
+            return model
+    raise UserError(f"no world model named {name!r} (have: {', '.join(m.name for m in models)})")

@@ -1,0 +1,102 @@
+"""HFAnswerer on a zoo model trained here on a one-skill task, and its load errors."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from auditdm.models.hf import HFAnswerer, ModelLoadError
+from auditdm.world.zoo.build import VLMSize, build_model, build_processor, build_tokenizer, save_vlm
+from auditdm.world.zoo.train import Example, TrainConfig, train_vlm
+
+COLORS = {"red": (220, 30, 30), "green": (30, 180, 30), "blue": (30, 30, 220)}
+QUESTIONS = ["what color is the square ?", "which color does the square on the white background have ?"]
+SIDE = 32  # big enough that a 30 k parameter model learns the task in ~100 steps
+TINY = VLMSize(
+    vision_hidden=32, vision_layers=1, vision_heads=2,
+    text_hidden=32, text_layers=1, text_heads=2,
+    image_size=32, patch_size=8,
+)  # fmt: skip
+
+
+def square(rng: random.Random, color: str) -> Image.Image:
+    """A 64 px white image with a square of `color` somewhere in it."""
+    image = Image.new("RGB", (64, 64), "white")
+    x, y = rng.randrange(64 - SIDE), rng.randrange(64 - SIDE)
+    ImageDraw.Draw(image).rectangle([x, y, x + SIDE - 1, y + SIDE - 1], fill=COLORS[color])
+    return image
+
+
+def batches(rng: random.Random, size: int) -> Iterator[list[Example]]:
+    while True:
+        colors = [rng.choice(list(COLORS)) for _ in range(size)]
+        yield [(square(rng, c), [(rng.choice(QUESTIONS), c)]) for c in colors]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[float]]:
+    """A tiny zoo model trained to name the square's colour, saved to a folder."""
+    words = [w for q in QUESTIONS for w in q.split()] + list(COLORS)
+    tokenizer = build_tokenizer(words)
+    model = build_model(TINY, tokenizer)
+    processor = build_processor(tokenizer, TINY.image_size, TINY.patch_size)
+    config = TrainConfig(steps=150, batch_size=16, lr=3e-3)
+    losses = train_vlm(model, processor, batches(random.Random(0), config.batch_size), config, progress=False)
+    return save_vlm(model, processor, tmp_path_factory.mktemp("zoo") / "tiny"), losses
+
+
+def test_training_lowers_the_loss(trained: tuple[Path, list[float]]) -> None:
+    _, losses = trained
+    assert len(losses) == 150
+    assert sum(losses[-10:]) / 10 < 0.1 * sum(losses[:10]) / 10
+
+
+def test_reloaded_model_names_the_colour(trained: tuple[Path, list[float]]) -> None:
+    folder, _ = trained
+    answerer = HFAnswerer(folder, batch_size=8)
+    rng = random.Random(1)
+    colors = [rng.choice(list(COLORS)) for _ in range(30)]
+    answers = answerer.answer([square(rng, c) for c in colors], [rng.choice(QUESTIONS) for _ in colors])
+    assert answerer.name == f"hf:{folder}"
+    assert sum(a == c for a, c in zip(answers, colors)) >= 27
+
+
+def test_left_padded_batches_answer_as_single_questions(trained: tuple[Path, list[float]]) -> None:
+    folder, _ = trained
+    rng = random.Random(2)
+    images = [square(rng, c) for c in COLORS]
+    questions = [QUESTIONS[i % 2] for i in range(len(images))]  # different lengths: padding
+    batched = HFAnswerer(folder, batch_size=8).answer(images, questions)
+    single = HFAnswerer(folder, batch_size=1).answer(images, questions)
+    assert batched == single
+
+
+def test_mismatched_lengths_are_rejected(trained: tuple[Path, list[float]]) -> None:
+    with pytest.raises(ValueError):
+        HFAnswerer(trained[0]).answer([Image.new("RGB", (8, 8))], [])
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="nowhere"):
+        HFAnswerer(tmp_path / "nowhere")
+
+
+def test_folder_that_is_not_a_model(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelLoadError, match=str(tmp_path)):
+        HFAnswerer(tmp_path)
+
+
+def test_folder_without_chat_template(trained: tuple[Path, list[float]], tmp_path: Path) -> None:
+    folder, _ = trained
+    tokenizer = build_tokenizer(QUESTIONS[0].split())
+    tokenizer.chat_template = None
+    processor = build_processor(tokenizer, TINY.image_size, TINY.patch_size)
+    processor.chat_template = None
+    save_vlm(build_model(TINY, tokenizer), processor, tmp_path)
+    with pytest.raises(ModelLoadError, match="chat template"):
+        HFAnswerer(tmp_path)

@@ -1,0 +1,74 @@
+"""The command line, run for real: as a subprocess and in-process through main()."""
+
+import subprocess
+import sys
+
+import pytest
+
+from auditdm.cli import build_parser, main
+
+CAPTION = "a large red circle at the top left, a clock showing 3:30 at the center on a snowy day"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "auditdm.cli", *args], capture_output=True, text=True)
+
+
+def test_render_edit_ask_round_trip(tmp_path) -> None:
+    original, edited = tmp_path / "a.png", tmp_path / "b.png"
+    assert run("world", "render", CAPTION, "-o", str(original)).returncode == 0
+    assert run("world", "edit", str(original), "set the clock to 9:00", "-o", str(edited)).returncode == 0
+    asked = run("world", "ask", str(edited), "what time does the clock show ?", "-v")
+    assert asked.returncode == 0
+    assert asked.stdout.strip() == "9:00" and "skill: clock" in asked.stderr
+
+
+def test_oracle_says_why_there_is_no_answer(tmp_path, capsys) -> None:
+    image = tmp_path / "a.png"
+    assert main(["world", "render", CAPTION, "-o", str(image)]) == 0
+    assert main(["world", "ask", str(image), "what color is the square"]) == 0
+    assert "unanswerable: there is no square" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["world", "render", "a photo of a cat", "-o", "x.png"], "expected a noun (circle, square"),
+        (["world", "ask", "missing.png", "is it day or night"], "missing.png: no such file"),
+    ],
+)
+def test_bad_input_is_one_clear_line_without_traceback(args, message) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_no_image_is_named(tmp_path) -> None:
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    result = run("world", "edit", str(notes), "make it night", "-o", str(tmp_path / "out.png"))
+    assert result.returncode == 2 and "notes.png: not a readable image" in result.stderr
+
+
+def test_editing_a_photo_names_the_file(tmp_path) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), "white").save(photo)
+    result = run("world", "edit", str(photo), "make it night", "-o", str(tmp_path / "out.png"))
+    assert result.returncode == 2 and "photo.png carries no world scene" in result.stderr
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = run("--debug", "world", "render", "nonsense", "-o", "x.png")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_every_subcommand_has_help() -> None:
+    parser = build_parser()
+    for path in (["world"], ["world", "render"], ["world", "edit"], ["world", "ask"], ["world", "train"],
+                 ["world", "eval"]):  # fmt: skip
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args([*path, "--help"])
+        assert exit_.value.code == 0
