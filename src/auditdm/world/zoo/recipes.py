@@ -5,7 +5,7 @@ sibling (same recipe, several times the parameters), and the references are an e
 of different sizes, seeds and data mixes. Weaknesses come only from capacity (model size,
 input resolution) and data (how often each skill is seen), never from code.
 
-Rebuild the shipped zoo (about 40 minutes on 2 CPU cores):
+Rebuild the shipped zoo (timings in BENCHMARKS.md):
     auditdm world train --out src/auditdm/world/weights
 """
 
@@ -31,36 +31,41 @@ class Recipe:
     size: VLMSize
     train: TrainConfig
     weights: dict[str, float] = field(default_factory=dict)  # per-skill data weight, 1 if absent
-    turns: int = 6  # questions per image in a training conversation
+    turns: int = 8  # questions per image in a training conversation
+    vision_pretrain_steps: int = 1000  # dense scene-label pretraining of the vision tower first
+    vision_pretrain_lr: float = 5e-4
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-# Input resolution is a capacity: at 64 px small digits, clock hands and tiny objects blur.
-_LOW_RES = dict(image_size=64, patch_size=8)
-_HIGH_RES = dict(image_size=128, patch_size=16)
+# Input resolution is a capacity: at 48 px a cell is one 16 px patch, and small digits,
+# clock hands and tiny objects blur; at 96 px a cell is one 32 px patch of full detail.
+# Either way one image token covers one cell of the grid (see pretrain.py).
+_LOW_RES = dict(image_size=48, patch_size=16)
+_HIGH_RES = dict(image_size=96, patch_size=32)
 _SMALL = VLMSize(vision_hidden=96, vision_layers=3, vision_heads=4, text_hidden=128, text_layers=2,
                  text_heads=4, **_LOW_RES)  # fmt: skip
-_LARGE = VLMSize(vision_hidden=192, vision_layers=4, vision_heads=6, text_hidden=256, text_layers=4,
+_LARGE = VLMSize(vision_hidden=192, vision_layers=4, vision_heads=6, text_hidden=256, text_layers=3,
                  text_heads=8, **_LOW_RES)  # fmt: skip
-_REFERENCE = VLMSize(vision_hidden=160, vision_layers=4, vision_heads=4, text_hidden=256, text_layers=3,
+_REFERENCE = VLMSize(vision_hidden=128, vision_layers=4, vision_heads=4, text_hidden=128, text_layers=2,
                      text_heads=4, **_HIGH_RES)  # fmt: skip
+# Rates above ~5e-4 leave these from-scratch transformers stuck at the answer prior.
+_TRAIN = TrainConfig(steps=2000, batch_size=16, lr=3e-4)
 # The target's pretraining mix, like a generalist's: little counting and relationship data.
 _TARGET_MIX = {"counting": 0.3, "relationship": 0.3}
 
 ZOO: tuple[Recipe, ...] = (
     Recipe("target", "target", "small generalist at low resolution (the paper's 3B)",
-           _SMALL, TrainConfig(steps=2500, batch_size=32, lr=2e-3, seed=11), _TARGET_MIX),
+           _SMALL, replace(_TRAIN, seed=11), _TARGET_MIX),
     Recipe("target-large", "target", "the target's recipe with several times the parameters (the 28B)",
-           _LARGE, TrainConfig(steps=2500, batch_size=32, lr=1e-3, seed=11), _TARGET_MIX),
+           _LARGE, replace(_TRAIN, seed=11), _TARGET_MIX),
     Recipe("ref-a", "reference", "high-resolution reference, uniform data",
-           _REFERENCE, TrainConfig(steps=3000, batch_size=32, lr=1e-3, seed=21)),
+           _REFERENCE, replace(_TRAIN, seed=21)),
     Recipe("ref-b", "reference", "wider high-resolution reference, another seed",
-           replace(_REFERENCE, vision_hidden=192, vision_heads=6), TrainConfig(steps=3000, batch_size=32, lr=1e-3,
-                                                                            seed=22)),
-    Recipe("ref-c", "reference", "deeper text model, extra hard-skill data",
-           replace(_REFERENCE, text_layers=4), TrainConfig(steps=3000, batch_size=32, lr=1e-3, seed=23),
+           replace(_REFERENCE, vision_hidden=160, text_hidden=160), replace(_TRAIN, seed=22)),
+    Recipe("ref-c", "reference", "deeper text model, extra data on the relational skills",
+           replace(_REFERENCE, text_layers=3), replace(_TRAIN, seed=23),
            {"counting": 1.5, "relationship": 1.5, "spatial": 1.3, "size": 1.3}),
 )  # fmt: skip
 
@@ -68,8 +73,8 @@ ZOO: tuple[Recipe, ...] = (
 def smoke(recipe: Recipe) -> Recipe:
     """The same recipe shrunk to seconds: for tests and for checking the pipeline."""
     size = VLMSize(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=1,
-                   text_heads=2, image_size=32, patch_size=8)  # fmt: skip
-    return replace(recipe, size=size, train=replace(recipe.train, steps=3, batch_size=4))
+                   text_heads=2, image_size=48, patch_size=16)  # fmt: skip
+    return replace(recipe, size=size, train=replace(recipe.train, steps=3, batch_size=4), vision_pretrain_steps=2)
 
 
 def _coerce(current: Any, raw: str, key: str) -> Any:
@@ -89,8 +94,8 @@ def override(recipe: Recipe, assignment: str) -> Recipe:
         if name not in SKILLS:
             raise UserError(f"--set {assignment}: unknown skill {name!r} (skills: {', '.join(SKILLS)})")
         return replace(recipe, weights={**recipe.weights, name: _coerce(1.0, raw, key)})
-    if key == "turns":
-        return replace(recipe, turns=_coerce(recipe.turns, raw, key))
+    if key in ("turns", "vision_pretrain_steps", "vision_pretrain_lr"):
+        return replace(recipe, **{key: _coerce(getattr(recipe, key), raw, key)})
     if group == "size":
         target: Any = recipe.size
     elif group in ("", "train"):

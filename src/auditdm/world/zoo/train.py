@@ -6,9 +6,9 @@ batch source, so the same loop trains every zoo model on whatever mix of skills 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from PIL import Image
@@ -26,6 +26,7 @@ Example = tuple[Image.Image, Sequence[tuple[str, str]]]
 """One training example: an image and a conversation about it, as (question, answer) turns."""
 
 IGNORE_INDEX = -100
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,32 @@ def _optimizer(model: LlavaForConditionalGeneration, config: TrainConfig) -> tor
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, config.adam_beta2))
 
 
+def run_steps(
+    step_loss: Callable[[T], torch.Tensor],
+    batches: Iterator[T],
+    params: list[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    steps: int,
+    grad_clip: float,
+    progress: bool,
+    desc: str,
+) -> list[float]:
+    """The optimisation loop: ``steps`` clipped steps, one batch each; returns the losses."""
+    losses: list[float] = []
+    bar = tqdm(range(steps), desc=desc, disable=not progress)
+    for _, batch in zip(bar, batches):
+        loss = step_loss(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    return losses
+
+
 def train_vlm(
     model: LlavaForConditionalGeneration,
     processor: LlavaProcessor,
@@ -142,16 +169,8 @@ def train_vlm(
         min_lr_rate=config.min_lr_ratio,
     )
     model.train()
-    losses: list[float] = []
-    bar = tqdm(range(config.steps), desc=desc, disable=not progress)
-    for _, examples in zip(bar, batches):
-        loss = answer_loss(model, encode_batch(processor, examples))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
+    losses = run_steps(lambda examples: answer_loss(model, encode_batch(processor, examples)), batches,
+                       list(model.parameters()), optimizer, scheduler, config.steps, config.grad_clip, progress,
+                       desc)  # fmt: skip
     model.eval()
     return losses

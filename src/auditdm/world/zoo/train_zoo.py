@@ -13,6 +13,7 @@ import torch
 from auditdm.world.grammar import LEXICON
 from auditdm.world.skills import dialogues
 from auditdm.world.zoo.build import build_model, build_processor, build_tokenizer, count_parameters, save_vlm
+from auditdm.world.zoo.pretrain import pretrain_vision
 from auditdm.world.zoo.recipes import Recipe
 from auditdm.world.zoo.train import Example, train_vlm
 from auditdm.world.zoo.zoo import CARD
@@ -36,6 +37,8 @@ def train_model(recipe: Recipe, out: Path, progress: bool = True) -> dict[str, o
     processor = build_processor(tokenizer, recipe.size.image_size, recipe.size.patch_size)
     model = build_model(recipe.size, tokenizer)
     started = time.perf_counter()
+    vision_losses = pretrain_vision(model, processor, recipe.vision_pretrain_steps, recipe.vision_pretrain_lr,
+                                    recipe.train.seed, progress=progress, desc=recipe.name)  # fmt: skip
     losses = train_vlm(model, processor, training_batches(recipe), recipe.train, progress=progress,
                        desc=recipe.name)  # fmt: skip
     seconds = time.perf_counter() - started
@@ -46,6 +49,7 @@ def train_model(recipe: Recipe, out: Path, progress: bool = True) -> dict[str, o
         "parameters": count_parameters(model),
         "train_seconds": round(seconds, 1),
         "final_loss": round(sum(tail) / len(tail), 4),
+        "vision_pretrain_final_loss": round(vision_losses[-1], 4) if vision_losses else None,
         "loss_curve": [round(x, 4) for x in losses[:: max(1, len(losses) // 100)]],
     }
     (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")
