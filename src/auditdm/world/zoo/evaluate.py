@@ -75,7 +75,7 @@ def evaluate_zoo(
     answers: dict[str, list[str]] = {}
     report: dict[str, Any] = {"skills": list(SKILLS), "models": {}}
     for model in zoo:
-        answerer = HFAnswerer(str(model.path), progress=progress)
+        answerer = HFAnswerer(model.path, name=f"world:{model.name}", progress=progress)
         answers[model.name] = answerer.answer(images, questions)
         report["models"][model.name] = {
             "params": answerer.num_parameters(),
