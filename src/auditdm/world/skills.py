@@ -187,18 +187,10 @@ def _skill_chooser(rng: random.Random, weights: dict[str, float] | None) -> Call
     return lambda: rng.choices(skills, weights=w)[0]
 
 
-def examples(seed: int, weights: dict[str, float] | None = None) -> Iterator[Example]:
-    """An endless stream of examples, skills drawn by ``weights`` (uniform by default)."""
-    rng = random.Random(seed)
-    choose = _skill_chooser(rng, weights)
-    while True:
-        yield sample_example(rng, choose())
-
-
 def dialogues(seed: int, turns: int, weights: dict[str, float] | None = None) -> Iterator[list[Example]]:
     """An endless stream of conversations: up to ``turns`` examples about one scene each.
 
-    The first turn is a balanced example like ``examples`` gives; later turns ask about the
+    The first turn is a balanced example of a skill drawn by ``weights``; later turns ask about the
     same scene, with skills drawn by the same ``weights``. Rendering the image and encoding
     it once for several questions gives several times the supervision per step.
     """
