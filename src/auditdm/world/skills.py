@@ -139,10 +139,11 @@ def _counting_scene(rng: random.Random) -> tuple[Scene, Ref]:
     for i, cell in enumerate(rng.sample(CELLS, rng.randint(max(count, 2), 7))):
         while True:
             item = random_shape(rng, ("small", "large")) if rng.random() < 0.8 else random_item(rng)
-            if i < count and isinstance(item, Shape) and target.noun in SHAPES:
-                item = replace(item, shape=target.noun)
-            elif i < count and isinstance(item, Shape):
-                item = replace(item, color=target.color or item.color)
+            if i < count and isinstance(item, Shape):
+                if target.noun in SHAPES:
+                    item = replace(item, shape=target.noun)
+                else:
+                    item = replace(item, color=target.color or item.color)
             if (i < count) == matches(target, item):
                 break
         items[cell] = item

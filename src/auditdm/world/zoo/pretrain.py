@@ -62,8 +62,9 @@ def cell_labels(scene: Scene, cell: str) -> dict[str, str]:
 
 
 def _targets(scenes: list[Scene]) -> dict[str, torch.Tensor]:
+    labels = [[cell_labels(s, c) for c in CELLS] for s in scenes]
     targets = {
-        name: torch.tensor([[values.index(cell_labels(s, c)[name]) for c in CELLS] for s in scenes])
+        name: torch.tensor([[values.index(cell[name]) for cell in row] for row in labels])
         for name, values in CELL_FIELDS.items()
     }
     for name, values in SCENE_FIELDS.items():
