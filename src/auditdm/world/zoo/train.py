@@ -45,7 +45,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.01
     vision_lr_ratio: float = 0.2
-    adam_beta2: float = 0.95
+    adam_beta2: float = 0.95  # the usual choice for transformers; the shipped zoo was trained with it
     seed: int = 0
     grad_clip: float = 1.0
 
