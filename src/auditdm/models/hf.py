@@ -30,7 +30,8 @@ def chat(question: str, answer: str | None = None) -> list[dict[str, Any]]:
 
 
 class HFAnswerer:
-    """Answers with greedy decoding from a transformers model folder, offline.
+    """Answers with greedy decoding from a transformers model folder, offline; `generate`
+    also samples free text (the auditor's questions, captions and commands).
 
     The folder must hold a processor with a chat template and safetensors weights that
     `AutoModelForImageTextToText` loads. `dtype=None` keeps the dtype the weights were
@@ -63,29 +64,53 @@ class HFAnswerer:
         self.model.to(device).eval()
 
     def answer(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
-        """Answer `questions[i]` about `images[i]`; returns the generated text, stripped."""
-        if len(images) != len(questions):
-            raise ValueError(f"{len(images)} images but {len(questions)} questions")
-        answers: list[str] = []
+        """Answer `questions[i]` about `images[i]` greedily; returns the text, stripped."""
+        return self.generate(images, questions)
+
+    def generate(
+        self,
+        images: Sequence[Image.Image],
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        seed: int = 0,
+    ) -> list[str]:
+        """The reply to `prompts[i]` about `images[i]`, for every i, stripped.
+
+        `temperature` 0 decodes greedily; above 0 samples, reproducibly from `seed` for the
+        same inputs in the same batches. `max_new_tokens` defaults to the answerer's.
+        """
+        if len(images) != len(prompts):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        torch.manual_seed(seed)
+        replies: list[str] = []
         starts = range(0, len(images), self.batch_size)
         for start in tqdm(starts, desc=self.name, disable=not self.progress, leave=False):
             end = start + self.batch_size
-            answers += self._answer_batch(images[start:end], questions[start:end])
-        return answers
+            replies += self._generate_batch(images[start:end], prompts[start:end],
+                                            max_new_tokens or self.max_new_tokens, temperature)  # fmt: skip
+        return replies
 
     def num_parameters(self) -> int:
         """Number of parameters of the model."""
         return int(self.model.num_parameters())
 
     @torch.inference_mode()
-    def _answer_batch(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
+    def _generate_batch(
+        self, images: Sequence[Image.Image], prompts: Sequence[str], max_new_tokens: int, temperature: float
+    ) -> list[str]:
         texts = self.processor.apply_chat_template(
-            [chat(question) for question in questions], add_generation_prompt=True, tokenize=False
+            [chat(prompt) for prompt in prompts], add_generation_prompt=True, tokenize=False
         )
         inputs = self.processor(
-            text=texts, images=list(images), padding=True, padding_side="left", return_tensors="pt"
-        ).to(self.model.device, dtype=self.model.dtype)
-        output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+            text=texts, images=[image.convert("RGB") for image in images], padding=True, padding_side="left",
+            return_tensors="pt",
+        ).to(self.model.device, dtype=self.model.dtype)  # fmt: skip
+        sampling: dict[str, Any] = {"do_sample": False}
+        if temperature > 0:  # plain sampling from the model's distribution: no top-k or top-p cut
+            sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+        output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **sampling)
         # With left padding every prompt ends at the same column; what follows is new.
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]

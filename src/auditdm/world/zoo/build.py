@@ -143,8 +143,8 @@ def build_model(size: VLMSize, tokenizer: PreTrainedTokenizerFast) -> LlavaForCo
         num_hidden_layers=size.text_layers,
         num_attention_heads=size.text_heads,
         num_key_value_heads=size.text_heads,
-        # Room for the image tokens plus a generous question and answer.
-        max_position_embeddings=size.image_tokens + 256,
+        # Room for the image tokens plus a conversation (an auditor's: three prompts and replies).
+        max_position_embeddings=size.image_tokens + 512,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

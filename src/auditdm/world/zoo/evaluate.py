@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from auditdm.errors import UserError
+from auditdm.models import Answerer
 from auditdm.world.oracle import SKILLS
 from auditdm.world.skills import Example, benchmark
 from auditdm.world.zoo.zoo import ZooModel, list_zoo
@@ -49,6 +50,16 @@ def weak_skills(target: dict[str, float], reference: dict[str, float]) -> list[s
     return [s for s in target if target[s] <= reference[s] - WEAK_MARGIN + 1e-9]
 
 
+def target_weak_skills(target: Answerer, references: Sequence[Answerer], per_skill: int) -> list[str]:
+    """The skills where ``target`` is weak against the references' majority, on the held-out
+    benchmark with ``per_skill`` questions per skill."""
+    examples = benchmark(per_skill)
+    images = [e.image() for e in examples]
+    questions = [e.question.text() for e in examples]
+    votes = majority([reference.answer(images, questions) for reference in references])
+    return weak_skills(accuracy_by_skill(examples, target.answer(images, questions)), accuracy_by_skill(examples, votes))
+
+
 def _summary(per_skill: dict[str, float]) -> dict[str, Any]:
     # Every skill has the same number of questions, so the mean over skills is the overall.
     return {"overall": sum(per_skill.values()) / len(per_skill), "per_skill": per_skill}
@@ -63,7 +74,7 @@ def evaluate_zoo(
     """Evaluate zoo models; returns the ``world eval --json`` object of SPEC section 6."""
     from auditdm.models.hf import HFAnswerer
 
-    zoo = list_zoo(zoo_dir)
+    zoo = [m for m in list_zoo(zoo_dir) if m.role != "auditor"]
     if names:
         unknown = sorted(set(names) - {m.name for m in zoo})
         if unknown:

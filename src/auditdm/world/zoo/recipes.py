@@ -34,6 +34,10 @@ class Recipe:
     turns: int = 8  # questions per image in a training conversation
     vision_pretrain_steps: int = 1000  # dense scene-label pretraining of the vision tower first
     vision_pretrain_lr: float = 5e-4
+    # "answer": answer world questions (targets, references); "audit": write questions,
+    # captions and edit commands under the auditor prompts (the auditor's warm start).
+    task: str = "answer"
+    prompts: str | None = None  # the auditor prompt set an audit uses with this model by default
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,6 +71,11 @@ ZOO: tuple[Recipe, ...] = (
     Recipe("ref-c", "reference", "deeper text model, extra data on the relational skills",
            replace(_REFERENCE, text_layers=3), replace(_TRAIN, seed=23),
            {"counting": 1.5, "relationship": 1.5, "spatial": 1.3, "size": 1.3}),
+    # The untrained auditor (the paper's prompt-engineering baseline): supervised on valid
+    # questions, captions and commands only, three per image; GRPO starts from it.
+    Recipe("baseline", "auditor", "auditor warm start: valid world questions, captions and edit commands",
+           _REFERENCE, replace(_TRAIN, steps=1200, seed=31), turns=3, vision_pretrain_steps=500, task="audit",
+           prompts="baseline"),
 )  # fmt: skip
 
 

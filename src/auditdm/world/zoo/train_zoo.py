@@ -12,6 +12,7 @@ import torch
 
 from auditdm.world.grammar import LEXICON
 from auditdm.world.skills import dialogues
+from auditdm.world.zoo.auditor_data import auditor_conversations, prompt_words
 from auditdm.world.zoo.build import build_model, build_processor, build_tokenizer, count_parameters, save_vlm
 from auditdm.world.zoo.pretrain import pretrain_vision
 from auditdm.world.zoo.recipes import Recipe
@@ -20,20 +21,24 @@ from auditdm.world.zoo.zoo import CARD
 
 
 def training_batches(recipe: Recipe) -> Iterator[list[Example]]:
-    """Endless batches of freshly drawn world conversations in the recipe's skill mix.
+    """Endless batches of freshly drawn world conversations for the recipe's task.
 
-    Drawn from the recipe's seed; the held-out benchmark uses a seed of its own.
+    Answering models see questions in the recipe's skill mix; auditors see the auditor's
+    tasks. Drawn from the recipe's seed; the held-out benchmark uses a seed of its own.
     """
-    stream = dialogues(seed=recipe.train.seed, turns=recipe.turns, weights=recipe.weights)
+    if recipe.task == "audit":
+        stream: Iterator[Example] = auditor_conversations(recipe.train.seed)
+    else:
+        dialogue = dialogues(seed=recipe.train.seed, turns=recipe.turns, weights=recipe.weights)
+        stream = ((turns[0].image(), [(e.question.text(), e.answer) for e in turns]) for turns in dialogue)
     while True:
-        chunk = itertools.islice(stream, recipe.train.batch_size)
-        yield [(turns[0].image(), [(e.question.text(), e.answer) for e in turns]) for turns in chunk]
+        yield list(itertools.islice(stream, recipe.train.batch_size))
 
 
 def train_model(recipe: Recipe, out: Path, progress: bool = True) -> dict[str, object]:
     """Train one recipe from scratch into ``out/recipe.name``; returns its card."""
     torch.manual_seed(recipe.train.seed)
-    tokenizer = build_tokenizer(LEXICON)
+    tokenizer = build_tokenizer([*LEXICON, *prompt_words()] if recipe.task == "audit" else LEXICON)
     processor = build_processor(tokenizer, recipe.size.image_size, recipe.size.patch_size)
     model = build_model(recipe.size, tokenizer)
     started = time.perf_counter()

@@ -1,0 +1,99 @@
+"""The auditor A: a vision-language model that writes probes for an image.
+
+Given an image and one of three instruction prompts it writes a question (p_q), a caption
+that regenerates the image with small alterations (p_c), or an image-editing command (p_e).
+The prompts are the paper's (arXiv 2512.16921, appendix A.1), both the ones AuditDM trains
+with and the prompt-engineering baseline's. Any VLM can audit: ``world:NAME`` (a zoo
+auditor) and ``hf:PATH`` go through the same transformers code as the answerers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from auditdm.errors import UserError
+from auditdm.records import Task
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+PROMPTS: dict[str, dict[Task, str]] = {
+    "auditdm": {
+        "caption": "You are given an image. Produce a detailed, literal caption that would allow a model to "
+        "regenerate the image, but also introduce small alterations to certain visual attributes. Return a "
+        "single final caption describing the modified version only.",
+        "edit": "You are given an image. Generate a single image-editing command that describes how to modify "
+        "the image. The modification must remain plausible in the real world. The command should be specific, "
+        "actionable, and unambiguous. Return the editing command only.",
+        "question": "You are given an image. Generate a single question that can be answered solely based on "
+        "its visible content. Return the question only.",
+    },
+    "baseline": {
+        "caption": "You are given an image. Produce a detailed, literal caption that would allow a model to "
+        "regenerate the image, but introduce small changes that are easy for models to get wrong. Return a "
+        "single caption describing the modified version only.",
+        "edit": "You are given an image. Generate a single image-editing command that makes a realistic change "
+        "but is challenging for vision models. The modification must remain plausible in the real world. The "
+        "command should be specific, actionable, and unambiguous. Return the editing command only.",
+        "question": "You are given an image. Generate a single question answerable from its visible content "
+        "but challenging for vision-language models. Return the question only.",
+    },
+}
+"""The instruction prompts by set: ``auditdm`` (p_q, p_c, p_e) and ``baseline`` (p^b)."""
+
+# Room for the longest world caption (six items and the atmosphere) with a margin.
+MAX_NEW_TOKENS: dict[Task, int] = {"question": 32, "caption": 96, "edit": 32}
+
+
+class Auditor(Protocol):
+    """Writes one text per image for a task (a question, a caption or an edit command)."""
+
+    name: str
+    prompts: str  # the prompt set in use
+
+    def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:
+        """One text for each image, sampled reproducibly from ``seed``."""
+        ...
+
+
+class VLMAuditor:
+    """A transformers VLM prompted with the paper's instructions, sampling at ``temperature``."""
+
+    def __init__(self, path: str, *, name: str, prompts: str, temperature: float = 1.0,
+                 batch_size: int = 32, progress: bool = False) -> None:  # fmt: skip
+        from auditdm.models.hf import HFAnswerer
+
+        if prompts not in PROMPTS:
+            raise UserError(f"unknown prompt set {prompts!r} (have: {', '.join(PROMPTS)})")
+        self.name, self.prompts, self.temperature = name, prompts, temperature
+        self.model = HFAnswerer(path, name=name, batch_size=batch_size, progress=progress)
+
+    def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:
+        prompt = PROMPTS[self.prompts][task]
+        return self.model.generate(images, [prompt] * len(images), max_new_tokens=MAX_NEW_TOKENS[task],
+                                   temperature=self.temperature, seed=seed)  # fmt: skip
+
+
+BACKENDS = ("world", "hf")
+
+
+def load_auditor(spec: str, prompts: str | None = None, **options: object) -> VLMAuditor:
+    """The auditor a ``kind:name`` string names.
+
+    ``world:NAME`` is a zoo auditor (``world:baseline``); its card says which prompt set it
+    was trained for, used unless ``prompts`` is given. ``hf:PATH`` defaults to ``auditdm``.
+    """
+    kind, sep, name = spec.partition(":")
+    if not sep or kind not in BACKENDS or not name:
+        raise UserError(f"unknown auditor {spec!r}: expected one of " + ", ".join(f"{k}:NAME" for k in BACKENDS))
+    if kind == "world":
+        from auditdm.world.zoo.zoo import find_model
+
+        model = find_model(name)
+        if model.role != "auditor":
+            raise UserError(f"world:{name} is a {model.role} model, not an auditor")
+        path, default = str(model.path), str(model.card.get("prompts", "auditdm"))
+    else:
+        path, default = name, "auditdm"
+    return VLMAuditor(path, name=spec, prompts=prompts or default, **options)  # type: ignore[arg-type]
