@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	HF_HUB_OFFLINE=1 $(BIN)/auditdm world eval
+	HF_HUB_OFFLINE=1 $(BIN)/auditdm audit
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -ra

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -78,6 +80,35 @@ def _world_eval(args: argparse.Namespace) -> int:
         progress=not args.json,
     )
     print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from auditdm.audit import AuditConfig, resume_audit, start_audit
+    from auditdm.summary import format_summary
+
+    progress = not args.json
+    if args.resume:
+        summary = resume_audit(args.resume, progress=progress)
+    else:
+        config = AuditConfig(
+            target=args.target, references=tuple(args.references or ()), auditor=args.auditor, prompts=args.prompts,
+            pairings=tuple(args.pairings), syntheses=tuple(args.synthesis), images=args.images,
+            image_count=args.image_count, probes=args.probes, quorum=args.quorum, judge=args.judge,
+            temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
+            weak_skill_questions=args.weak_skill_questions,
+        )  # fmt: skip
+        out = args.out or Path("runs") / time.strftime("audit-%Y%m%d-%H%M%S")
+        summary = start_audit(config, out, progress=progress)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from auditdm.export import export_run
+
+    written = export_run(args.run_dir, args.format, args.output)
+    print(f"wrote {written}")
     return 0
 
 
@@ -162,12 +193,75 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--per-skill", type=int, default=200, help="questions per skill (default: %(default)s)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (SPEC section 6)")
     evaluate.set_defaults(handler=_world_eval)
+    _add_audit(commands)
+    _add_export(commands)
     return parser
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _add_audit(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    audit = commands.add_parser(
+        "audit", help="find where a target model fails (the main job)",
+        description="Audit a target model: an auditor writes probes (new questions, and new images from a "
+        "caption or an edit command), the target and the reference models answer, and every probe where the "
+        "target disagrees with the references' consensus is flagged. Writes a run directory (SQLite store, "
+        "images, summary.json); on world images the oracle verifies what was flagged. With no options: "
+        "world:target against the world references, with the baseline auditor, on 40 world images.",
+    )  # fmt: skip
+    audit.add_argument("--target", default="world:target", help="model to audit: world:NAME or hf:PATH "
+                       "(default: %(default)s)")  # fmt: skip
+    audit.add_argument("--references", type=_csv, metavar="A,B,...", help="reference models, comma-separated "
+                       "(default: every world reference); one reference = model-comparison mode")  # fmt: skip
+    audit.add_argument("--auditor", default="world:baseline", help="the auditor: world:NAME or hf:PATH "
+                       "(default: %(default)s)")  # fmt: skip
+    audit.add_argument("--prompts", choices=("auditdm", "baseline"), help="the auditor's prompt set (default: the "
+                       "one the auditor was trained for; auditdm for hf: auditors)")  # fmt: skip
+    audit.add_argument("--pairings", type=_csv, default=["question", "image", "both"], metavar="P,...",
+                       help="question = (Q*, I), image = (Q, I*), both = (Q*, I*) (default: all three)")
+    audit.add_argument("--synthesis", type=_csv, default=["caption", "edit"], metavar="S,...",
+                       help="how new images are made: caption (generator G), edit (editor E) (default: both)")
+    audit.add_argument("--images", help="a folder of images to audit on (default: world images)")
+    audit.add_argument("--image-count", type=int, default=40, help="world images to use (default: %(default)s)")
+    audit.add_argument("--probes", type=int, default=200, help="probes to make (default: %(default)s)")
+    audit.add_argument("--quorum", type=int, help="references that must agree for a consensus (default: all)")
+    audit.add_argument("--judge", default="exact", help="answer judge: exact, embedding, embedding:THRESHOLD "
+                       "(default: %(default)s)")  # fmt: skip
+    audit.add_argument("--temperature", type=float, default=1.0, help="the auditor's sampling temperature "
+                       "(default: %(default)s)")  # fmt: skip
+    audit.add_argument("--seed", type=int, default=0, help="fixes the images and every sample (default: %(default)s)")
+    audit.add_argument("--batch-size", type=int, default=50, help="probes made and stored together "
+                       "(default: %(default)s)")  # fmt: skip
+    audit.add_argument("--weak-skill-questions", type=int, default=100, help="held-out questions per skill for "
+                       "finding the target's weak skills, world models only (default: %(default)s)")  # fmt: skip
+    audit.add_argument("-o", "--out", type=Path, help="run directory to write (default: runs/audit-DATE-TIME)")
+    audit.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped audit (other options "
+                       "are taken from the run)")  # fmt: skip
+    audit.add_argument("--json", action="store_true", help="print the summary as one JSON object (SPEC section 6)")
+    audit.set_defaults(handler=_audit)
+
+
+def _add_export(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    export = commands.add_parser("export", help="export a run's probes to JSONL or Parquet",
+                                 description="Export every probe of a run, with its answers, one row each.")  # fmt: skip
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: RUN_DIR/probes.FORMAT)")
+    export.set_defaults(handler=_export)
+
+
+def _quiet_libraries() -> None:
+    """Our bars say what is going on; the per-file loading bars of transformers (which follow
+    huggingface_hub's switch, read at import) only add noise."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     try:
         handler: Handler = args.handler
         return handler(args)

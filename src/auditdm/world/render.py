@@ -11,6 +11,7 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
@@ -206,7 +207,7 @@ def _draw_arrow(draw: ImageDraw.ImageDraw, arrow: Arrow, center: tuple[float, fl
     draw.polygon(points, fill=COLORS[arrow.color], outline=(20, 20, 20))
 
 
-def save_image(image: Image.Image, scene: Scene, path: str | Path) -> None:
+def save_image(image: Image.Image, scene: Scene, path: str | Path | IO[bytes]) -> None:
     """Write a PNG that carries its scene as text metadata, so the world can edit it later."""
     info = PngImagePlugin.PngInfo()
     info.add_text(_SCENE_KEY, json.dumps(scene.to_dict(), sort_keys=True))

@@ -1,0 +1,256 @@
+"""The audit: the auditor writes probes, the target and references answer, the judge scores.
+
+For every probe the target's answer is compared with the references' consensus (score
+s = 1 when they differ, SPEC section 2); on world images the oracle then verifies what was
+flagged. Probes are made and committed in batches of ``batch_size``: each batch is drawn
+from seeds of its own, so a resumed run redoes an interrupted batch exactly as an
+uninterrupted run would have done it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm.auto import tqdm
+
+from auditdm.auditor import Auditor, load_auditor
+from auditdm.errors import UserError
+from auditdm.judge import Judge, load_judge, score_many
+from auditdm.models import Answerer, load_answerer
+from auditdm.records import PAIRINGS, SYNTHESES, Pairing, Picture, Probe, SourceImage, Synthesis, Task
+from auditdm.store import RunStore
+from auditdm.synth import Synthesizer, SynthesisError, load_synthesizer
+from auditdm.summary import summarize
+from auditdm.verify import check
+
+T = TypeVar("T")
+SUMMARY = "summary.json"
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Everything that decides an audit's probes; saved in the run, so a resume repeats it."""
+
+    target: str = "world:target"
+    references: tuple[str, ...] = ()  # empty: every reference of the world zoo
+    auditor: str = "world:baseline"
+    prompts: str | None = None  # prompt set; None: the auditor's own
+    pairings: tuple[Pairing, ...] = PAIRINGS
+    syntheses: tuple[Synthesis, ...] = SYNTHESES
+    synthesizer: str = "world"
+    images: str | None = None  # a folder of images; None: world images
+    image_count: int = 40  # world images, when no folder is given
+    probes: int = 200
+    quorum: int | None = None  # references that must agree; None: all
+    judge: str = "exact"
+    temperature: float = 1.0  # the auditor's sampling temperature
+    seed: int = 0
+    batch_size: int = 50  # probes per committed batch
+    weak_skill_questions: int = 100  # per skill, to find the target's weak skills (world models only)
+
+    def __post_init__(self) -> None:
+        if self.probes < 1 or self.batch_size < 1 or self.image_count < 1:
+            raise UserError("--probes, --images-count and --batch-size must be at least 1")
+        for name, given, known in (("pairing", self.pairings, PAIRINGS), ("synthesis", self.syntheses, SYNTHESES)):
+            unknown = [g for g in given if g not in known]
+            if unknown or not given:
+                raise UserError(f"unknown {name} {', '.join(unknown) or '(none given)'} (choose from {', '.join(known)})")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditConfig:
+        tuples = {"references", "pairings", "syntheses"}
+        values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items()}
+        return cls(**values)
+
+
+@dataclass
+class Audit:
+    """What an audit runs with: the loaded models, the images, and where it stores."""
+
+    config: AuditConfig
+    store: RunStore
+    auditor: Auditor
+    target: Answerer
+    references: list[Answerer]
+    judge: Judge
+    synthesizer: Synthesizer
+    sources: list[SourceImage]
+    model_seconds: float = 0.0  # time inside auditor and answerer calls (forward passes)
+    plan: list[tuple[Pairing, Synthesis | None]] = field(default_factory=list)
+
+    def timed(self, call: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.model_seconds += time.perf_counter() - started
+
+
+def start_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Run a new audit into ``out``; returns its summary (also saved as summary.json)."""
+    from auditdm.sources import folder_images, world_images
+
+    RunStore.check_new(out)
+    sources = folder_images(Path(config.images)) if config.images else world_images(config.image_count, config.seed)
+    config, models = _load(config)
+    weak = _weak_skills(config, models[1], models[2], progress)
+    store = RunStore.create(out, {"config": dataclasses.asdict(config), "weak_skills": weak, "seconds": 0.0})
+    store.add_sources(sources)
+    return _run(Audit(config, store, *models, sources=sources), progress)
+
+
+def resume_audit(run_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """Continue a stopped audit where it stopped; returns the summary of the whole run."""
+    store = RunStore.open(run_dir)
+    config, models = _load(AuditConfig.from_dict(store.meta()["config"]))
+    return _run(Audit(config, store, *models, sources=store.sources()), progress)
+
+
+Models = tuple[Auditor, Answerer, list[Answerer], Judge, Synthesizer]
+
+
+def _load(config: AuditConfig) -> tuple[AuditConfig, Models]:
+    """Load every model the audit needs (first errors first: a bad name fails in seconds);
+    the config comes back with its references named."""
+    judge = load_judge(config.judge)
+    synthesizer = load_synthesizer(config.synthesizer)
+    target = load_answerer(config.target)
+    if not config.references:
+        if not config.target.startswith("world:"):
+            raise UserError("name the reference models with --references (the world's are the default only "
+                            "for a world target)")  # fmt: skip
+        from auditdm.world.zoo.zoo import list_zoo
+
+        config = dataclasses.replace(
+            config, references=tuple(f"world:{m.name}" for m in list_zoo() if m.role == "reference"))
+    if config.quorum is not None and not 1 <= config.quorum <= len(config.references):
+        raise UserError(f"--quorum {config.quorum}: must be between 1 and the {len(config.references)} references")
+    references = [load_answerer(spec) for spec in config.references]
+    auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature)
+    return config, (auditor, target, references, judge, synthesizer)
+
+
+def _weak_skills(config: AuditConfig, target: Answerer, references: list[Answerer], progress: bool) -> list[str] | None:
+    """The target's weak skills on the held-out benchmark, when all models are world models
+    (the only ones the world benchmark is meant for); None otherwise."""
+    if not all(spec.startswith("world:") for spec in (config.target, *config.references)):
+        return None
+    from auditdm.world.zoo.evaluate import target_weak_skills
+
+    if progress:
+        print(f"finding the weak skills of {config.target} ({config.weak_skill_questions} held-out questions per skill)")
+    return target_weak_skills(target, references, config.weak_skill_questions)
+
+
+def _combinations(config: AuditConfig, source: SourceImage) -> list[tuple[Pairing, Synthesis | None]]:
+    """The (pairing, synthesis) kinds of probe an image allows, in a fixed order."""
+    kinds: list[tuple[Pairing, Synthesis | None]] = []
+    for pairing in config.pairings:
+        if pairing == "question":
+            kinds.append(("question", None))
+        elif pairing == "both" or source.question is not None:  # (Q, I*) needs an original question
+            kinds += [(pairing, synthesis) for synthesis in config.syntheses]
+    return kinds
+
+
+def plan_probe(audit: Audit, index: int) -> Probe:
+    """Probe ``index``: images in turn, and for each image its kinds of probe in turn."""
+    count = len(audit.sources)
+    source = audit.sources[index % count]
+    kinds = _combinations(audit.config, source)
+    if not kinds:
+        raise UserError(f"{source.name}: none of the pairings {', '.join(audit.config.pairings)} applies "
+                        "to an image without an original question; include 'question' or 'both'")  # fmt: skip
+    pairing, synthesis = kinds[(index // count) % len(kinds)]
+    return Probe(index, index % count, pairing, synthesis, parent_image="", seed=_seed(audit.config.seed, "probe", index),
+                 picture=source.picture, question=source.question if pairing == "image" else None)  # fmt: skip
+
+
+def _seed(*parts: object) -> int:
+    return zlib.crc32(":".join(map(str, parts)).encode())
+
+
+def run_batch(audit: Audit, batch: int, probes: list[Probe]) -> None:
+    """Make, answer, score and check a batch of planned probes, in place."""
+    seed = audit.config.seed
+    for synthesis in SYNTHESES:  # the auditor writes captions and commands from the original image
+        group = [p for p in probes if p.synthesis == synthesis]
+        texts = _write(audit, group, synthesis, _seed(seed, batch, synthesis))
+        for probe, text in zip(group, texts):
+            probe.instruction = text
+            assert probe.picture is not None
+            try:
+                if synthesis == "caption":
+                    probe.picture = audit.synthesizer.generate(text, probe.seed)
+                else:
+                    probe.picture = audit.synthesizer.edit(probe.picture, text, probe.seed)
+            except SynthesisError as error:
+                probe.error, probe.picture = f"invalid {synthesis}: {error}", None
+    asking = [p for p in probes if p.pairing != "image" and p.error is None]  # the paper's Q* = A(I', p_q)
+    for probe, question in zip(asking, _write(audit, asking, "question", _seed(seed, batch, "question"))):
+        probe.question = question
+        if not question.strip():
+            probe.error = "invalid question: the auditor wrote nothing"
+    _answer_and_score(audit, [p for p in probes if p.error is None])
+
+
+def _write(audit: Audit, probes: Sequence[Probe], task: Task, seed: int) -> list[str]:
+    if not probes:
+        return []
+    images = [p.picture.image for p in probes if p.picture is not None]
+    return audit.timed(lambda: audit.auditor.write(images, task, seed))
+
+
+def _answer_and_score(audit: Audit, probes: list[Probe]) -> None:
+    if not probes:
+        return
+    images = [p.picture.image for p in probes if p.picture is not None]
+    questions = [p.question or "" for p in probes]
+    targets = audit.timed(lambda: audit.target.answer(images, questions))
+    given = [audit.timed(lambda: reference.answer(images, questions)) for reference in audit.references]
+    per_probe = [tuple(answers) for answers in zip(*given)]
+    verdicts = score_many(targets, per_probe, audit.judge, audit.config.quorum)
+    for probe, target, references, verdict in zip(probes, targets, per_probe, verdicts):
+        probe.target_answer, probe.reference_answers = target, references
+        probe.consensus, probe.score = verdict.consensus, verdict.score
+        if probe.picture is not None and probe.picture.scene is not None and probe.question:
+            probe.check = check(probe.question, probe.picture.scene)
+
+
+def _run(audit: Audit, progress: bool) -> dict[str, Any]:
+    config, store = audit.config, audit.store
+    parents = store.source_addresses()
+    done = store.done_batches()
+    batches = range(0, (config.probes + config.batch_size - 1) // config.batch_size)
+    answerers = [(audit.target.name, "target"), *((r.name, "reference") for r in audit.references)]
+    flagged = sum(p["score"] for p in store.probes())
+    started = time.perf_counter()
+    bar = tqdm(total=config.probes, desc="probes", unit="probe", disable=not progress,
+               initial=min(config.probes, len(done) * config.batch_size))  # fmt: skip
+    bar.set_postfix(flagged=flagged, refresh=False)
+    for batch in batches:
+        if batch in done:
+            continue
+        indices = range(batch * config.batch_size, min(config.probes, (batch + 1) * config.batch_size))
+        probes = [plan_probe(audit, i) for i in indices]
+        for probe in probes:
+            probe.parent_image = parents[probe.source]
+        run_batch(audit, batch, probes)
+        store.commit_batch(batch, probes, audit.auditor.name, audit.auditor.prompts, answerers)
+        flagged += sum(p.score for p in probes)
+        bar.update(len(probes))
+        bar.set_postfix(flagged=flagged, refresh=False)
+    bar.close()
+    meta = store.meta()
+    store.set_meta(seconds=meta["seconds"] + time.perf_counter() - started,
+                   model_seconds=meta.get("model_seconds", 0.0) + audit.model_seconds)  # fmt: skip
+    summary = summarize(store)
+    (store.folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,215 @@
+"""The run store: one directory per run, a SQLite database and content-addressed images.
+
+It is the only hand-off between stages: a resumed audit, the summary, exports and reports
+read it, never the in-memory state of an earlier stage. Probes are committed a batch at a
+time in one transaction, with a marker for the batch: a run killed at any moment keeps every
+committed batch and loses only the batch in flight, which a resume redoes in full. Probe
+indices are primary keys, so nothing is ever stored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from auditdm.errors import UserError
+from auditdm.records import OracleCheck, Picture, Probe, SourceImage
+
+FORMAT = 1  # bump when the schema changes; older runs are then refused with a clear error
+DATABASE = "run.sqlite"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sources (
+    idx INTEGER PRIMARY KEY, name TEXT NOT NULL, image TEXT NOT NULL, question TEXT, world INTEGER NOT NULL
+);
+CREATE TABLE batches (idx INTEGER PRIMARY KEY);
+CREATE TABLE probes (
+    idx INTEGER PRIMARY KEY,
+    source INTEGER NOT NULL REFERENCES sources(idx),
+    pairing TEXT NOT NULL,
+    synthesis TEXT,
+    auditor TEXT NOT NULL,
+    prompts TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    parent_image TEXT NOT NULL,
+    instruction TEXT,
+    question TEXT,
+    image TEXT,
+    error TEXT,
+    target_answer TEXT,
+    consensus TEXT,
+    score INTEGER NOT NULL,
+    oracle_status TEXT,
+    truth TEXT,
+    skill TEXT
+);
+CREATE TABLE answers (
+    probe INTEGER NOT NULL REFERENCES probes(idx),
+    model TEXT NOT NULL,
+    role TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    PRIMARY KEY (probe, model)
+);
+"""
+
+
+class RunStoreError(UserError):
+    """A run directory that is missing, not a run, or written by another format."""
+
+
+class RunStore:
+    """A run directory: ``run.sqlite`` and ``images/ab/abcdef….png``."""
+
+    def __init__(self, folder: Path, connection: sqlite3.Connection) -> None:
+        self.folder = folder
+        self.db = connection
+
+    @staticmethod
+    def check_new(folder: Path) -> None:
+        """Refuse a folder that holds a run already (before any work is done for a new one)."""
+        if (folder / DATABASE).exists():
+            raise RunStoreError(f"{folder} already holds a run: resume it with --resume {folder}, or pick another --out")
+
+    @classmethod
+    def create(cls, folder: Path, meta: dict[str, Any]) -> RunStore:
+        """A new, empty run in ``folder`` (which must not hold a run already)."""
+        cls.check_new(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        db = _connect(folder / DATABASE)
+        with db:
+            db.executescript(_SCHEMA)
+            db.executemany("INSERT INTO meta VALUES (?, ?)",
+                           [(k, json.dumps(v)) for k, v in {**meta, "format": FORMAT}.items()])  # fmt: skip
+        return cls(folder, db)
+
+    @classmethod
+    def open(cls, folder: Path) -> RunStore:
+        """An existing run, checked to be one this version can read."""
+        path = folder / DATABASE
+        if not path.is_file():
+            raise RunStoreError(f"{folder}: not a run directory (no {DATABASE})")
+        db = _connect(path)
+        try:
+            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise RunStoreError(f"{folder}: {DATABASE} is not a readable run database ({error})") from None
+        if found is None or json.loads(found[0]) != FORMAT:
+            version = json.loads(found[0]) if found else "unknown"
+            raise RunStoreError(f"{folder}: run format {version}, but this auditdm reads format {FORMAT}; "
+                                "re-run the audit with this version")  # fmt: skip
+        return cls(folder, db)
+
+    def meta(self) -> dict[str, Any]:
+        return {key: json.loads(value) for key, value in self.db.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, **values: Any) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                [(k, json.dumps(v)) for k, v in values.items()])  # fmt: skip
+
+    def put_image(self, picture: Picture) -> str:
+        """Store a picture as PNG (with its scene, for world images); returns its address."""
+        from auditdm.world.render import save_image
+
+        buffer = io.BytesIO()
+        if picture.scene is not None:
+            save_image(picture.image, picture.scene, buffer)
+        else:
+            picture.image.save(buffer, format="PNG")
+        data = buffer.getvalue()
+        address = hashlib.sha256(data).hexdigest()
+        path = self.image_path(address)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.part")
+            partial.write_bytes(data)
+            os.replace(partial, path)  # atomic: a reader sees the whole file or none
+        return address
+
+    def image_path(self, address: str) -> Path:
+        return self.folder / "images" / address[:2] / f"{address}.png"
+
+    def load_picture(self, address: str) -> Picture:
+        from PIL import Image
+
+        from auditdm.world.render import SceneMissingError, scene_of
+
+        with Image.open(self.image_path(address)) as opened:
+            try:
+                scene = scene_of(opened)
+            except SceneMissingError:
+                scene = None
+            return Picture(opened.convert("RGB"), scene)
+
+    def add_sources(self, sources: Sequence[SourceImage]) -> None:
+        rows = [(i, s.name, self.put_image(s.picture), s.question, s.picture.scene is not None)
+                for i, s in enumerate(sources)]  # fmt: skip
+        with self.db:
+            self.db.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", rows)
+
+    def sources(self) -> list[SourceImage]:
+        rows = self.db.execute("SELECT name, image, question FROM sources ORDER BY idx").fetchall()
+        return [SourceImage(name, self.load_picture(image), question) for name, image, question in rows]
+
+    def source_addresses(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT image FROM sources ORDER BY idx")]
+
+    def done_batches(self) -> set[int]:
+        return {row[0] for row in self.db.execute("SELECT idx FROM batches")}
+
+    def commit_batch(self, batch: int, probes: Sequence[Probe], auditor: str, prompts: str,
+                     answerers: Sequence[tuple[str, str]]) -> None:  # fmt: skip
+        """Store a finished batch of probes and their answers, all or nothing.
+
+        ``answerers`` are (model, role) pairs in the order of target then references.
+        """
+        for probe in probes:
+            if probe.picture is not None and probe.image is None:
+                probe.image = self.put_image(probe.picture)
+        probe_rows, answer_rows = [], []
+        for p in probes:
+            check = p.check or OracleCheck(status="", truth=None, skill=None)
+            probe_rows.append((p.index, p.source, p.pairing, p.synthesis, auditor, prompts, p.seed, p.parent_image,
+                               p.instruction, p.question, p.image, p.error, p.target_answer, p.consensus, p.score,
+                               check.status or None, check.truth, check.skill))  # fmt: skip
+            if p.error is None and p.target_answer is not None:
+                given = (p.target_answer, *p.reference_answers)
+                answer_rows += [(p.index, model, role, a) for (model, role), a in zip(answerers, given, strict=True)]
+        with self.db:
+            self.db.executemany(f"INSERT INTO probes VALUES ({', '.join('?' * 18)})", probe_rows)
+            self.db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", answer_rows)
+            self.db.execute("INSERT INTO batches VALUES (?)", (batch,))
+
+    def probes(self) -> Iterator[dict[str, Any]]:
+        """Every stored probe as a flat record, with ``answers`` as {model: answer} and
+        ``world`` true when its source image is a world image (so the oracle checked it)."""
+        answers: dict[int, dict[str, str]] = {}
+        for probe, model, answer in self.db.execute("SELECT probe, model, answer FROM answers ORDER BY rowid"):
+            answers.setdefault(probe, {})[model] = answer
+        cursor = self.db.execute(
+            "SELECT probes.*, sources.world FROM probes JOIN sources ON sources.idx = probes.source ORDER BY probes.idx"
+        )
+        columns = [c[0] for c in cursor.description]
+        for row in cursor:
+            record = dict(zip(columns, row))
+            record["world"] = bool(record["world"])
+            record["answers"] = answers.get(record["idx"], {})
+            yield record
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path)
+    # WAL with full sync: a committed batch survives kill -9 (and power loss), readers never block.
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    return db

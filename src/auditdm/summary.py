@@ -1,0 +1,81 @@
+"""The run summary (SPEC section 6), computed from the store alone, and its text for people."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from auditdm.store import RunStore
+from auditdm.verify import verified_figures
+
+# The paper's figures, printed beside ours (arXiv 2512.16921: Table 2 and supplementary Table 3).
+PAPER_SUCCESS = {"baseline": 0.214, "AuditDM": 0.911}
+PAPER_PRECISION = (0.813, 0.115, 0.072)  # genuine / ambiguous / unanswerable or shared error
+
+
+def summarize(store: RunStore) -> dict[str, Any]:
+    """The run summary of SPEC section 6, from the store alone."""
+    meta = store.meta()
+    config = meta["config"]
+    probes = list(store.probes())
+    flagged = sum(p["score"] for p in probes)
+    seconds = meta["seconds"]
+    kinds: Counter[str] = Counter()
+    flagged_kinds: Counter[str] = Counter()
+    for p in probes:
+        kind = p["pairing"] + (f"+{p['synthesis']}" if p["synthesis"] else "")
+        kinds[kind] += 1
+        flagged_kinds[kind] += p["score"]
+    return {
+        "run_dir": str(store.folder),
+        "target": config["target"],
+        "references": config["references"],
+        "auditor": config["auditor"],
+        "prompts": probes[0]["prompts"] if probes else config["prompts"],
+        "judge": config["judge"],
+        "probes": len(probes),
+        "failed": sum(p["error"] is not None for p in probes),
+        "flagged": flagged,
+        "flag_rate": flagged / len(probes) if probes else 0.0,
+        "by_kind": {k: {"probes": n, "flagged": flagged_kinds[k]} for k, n in sorted(kinds.items())},
+        "seconds": round(seconds, 2),
+        "probes_per_second": round(len(probes) / seconds, 3) if seconds else None,
+        "outside_model_share": round(1 - meta.get("model_seconds", 0.0) / seconds, 3) if seconds else None,
+        "verified": verified_figures(probes, meta.get("weak_skills")),
+        "categories": [],
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a few readable lines."""
+    lines = [
+        f"audit of {summary['target']} against {', '.join(summary['references'])}",
+        f"auditor {summary['auditor']} ({summary['prompts']} prompts), judge {summary['judge']}",
+        f"probes {summary['probes']} ({summary['failed']} failed: invalid auditor output), "
+        f"flagged {summary['flagged']} ({_pct(summary['flag_rate'])})",
+    ]
+    for kind, counts in summary["by_kind"].items():
+        lines.append(f"  {kind:<16} {counts['probes']:>5} probes {counts['flagged']:>5} flagged")
+    verified = summary["verified"]
+    if verified:
+        precision = verified["precision"]
+        lines += [
+            f"verified by the oracle ({verified['checked']} probes on world images):",
+            f"  search success rate {_pct(verified['search_success_rate'])} "
+            f"(paper: {', '.join(f'{k} {_pct(v)}' for k, v in PAPER_SUCCESS.items())})",
+            f"  flagged probes: genuine {_pct(precision['genuine'])}, ambiguous {_pct(precision['ambiguous'])}, "
+            f"unanswerable or shared error {_pct(precision['unanswerable'])} "
+            f"(paper: {' / '.join(_pct(p) for p in PAPER_PRECISION)})",
+            f"  weakness recall {_pct(verified['weakness_recall'])} of weak skills "
+            f"{', '.join(verified['weak_skills'] or []) or 'none'}",
+        ]
+        if verified["genuine_by_skill"]:
+            found = ", ".join(f"{k} {v}" for k, v in verified["genuine_by_skill"].items())
+            lines.append(f"  genuine failures by skill: {found}")
+    seconds = summary["seconds"]
+    lines.append(f"{seconds:.1f} s, {summary['probes_per_second']} probes/s; run directory {summary['run_dir']}")
+    return "\n".join(lines)

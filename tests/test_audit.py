@@ -1,0 +1,186 @@
+"""The audit through the real CLI and store: paths, resume after a real kill, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from auditdm.audit import AuditConfig, plan_probe
+from auditdm.errors import UserError
+from auditdm.store import RunStore
+from auditdm.world.zoo.zoo import find_model
+
+SMALL = ["--image-count", "4", "--weak-skill-questions", "3", "--batch-size", "5"]
+
+
+def audit(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "auditdm.cli", "audit", *args], capture_output=True, text=True,
+                          env=env)  # fmt: skip
+
+
+def store_rows(run_dir: Path) -> tuple[list[tuple], list[tuple]]:
+    """Every probe and answer row of a run, in order."""
+    db = sqlite3.connect(run_dir / "run.sqlite")
+    probes = db.execute("SELECT * FROM probes ORDER BY idx").fetchall()
+    answers = db.execute("SELECT * FROM answers ORDER BY probe, model").fetchall()
+    db.close()
+    return probes, answers
+
+
+@pytest.mark.slow
+def test_default_audit_end_to_end(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    result = audit("--probes", "15", *SMALL, "-o", str(run_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["probes"] == 15 and summary["run_dir"] == str(run_dir)
+    assert 0 <= summary["flagged"] <= summary["probes"] and summary["flag_rate"] == summary["flagged"] / 15
+    assert summary["verified"] is not None and set(summary["verified"]["precision"]) == {
+        "genuine", "ambiguous", "unanswerable"}  # fmt: skip
+    assert json.loads((run_dir / "summary.json").read_text()) == summary
+    probes, answers = store_rows(run_dir)
+    assert [p[0] for p in probes] == list(range(15))
+    valid = [p for p in probes if p[11] is None]
+    assert len(answers) == 4 * len(valid)  # the target and three references answered each valid probe
+    for probe in probes:  # every image a probe names is stored
+        assert probe[7] and (run_dir / "images" / probe[7][:2] / f"{probe[7]}.png").exists()
+        assert probe[10] is None or (run_dir / "images" / probe[10][:2] / f"{probe[10]}.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pairing", ["question", "image", "both"])
+def test_each_pairing(tmp_path, pairing) -> None:
+    run_dir = tmp_path / pairing
+    result = audit("--probes", "6", *SMALL, "--pairings", pairing, "-o", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    store = RunStore.open(run_dir)
+    sources = store.source_addresses()
+    for probe in store.probes():
+        assert probe["pairing"] == pairing
+        original = store.sources()[probe["source"]].question
+        if pairing == "question":  # (Q*, I): a new question about the original image
+            assert probe["synthesis"] is None and probe["image"] == sources[probe["source"]]
+        else:  # a new image, from the auditor's caption or edit command
+            assert probe["synthesis"] in ("caption", "edit") and probe["instruction"]
+        if pairing == "image":  # (Q, I*): the image's original question
+            assert probe["question"] == original
+        if probe["error"] is None and pairing != "question":
+            assert probe["image"] != probe["parent_image"] or probe["synthesis"] == "caption"
+
+
+@pytest.mark.slow
+def test_killed_audit_resumes_to_the_uninterrupted_store(tmp_path) -> None:
+    args = ["--probes", "40", "--image-count", "8", "--weak-skill-questions", "3", "--batch-size", "4", "--seed", "7"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert audit(*args, "-o", str(whole)).returncode == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "audit", *args, "-o", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it once some batches, not all, are stored
+        time.sleep(0.05)
+        if (killed / "run.sqlite").exists():
+            try:
+                with sqlite3.connect(killed / "run.sqlite") as db:
+                    if db.execute("SELECT count(*) FROM batches").fetchone()[0] >= 2:
+                        break
+            except sqlite3.OperationalError:
+                pass  # the schema is still being created
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stored = len(store_rows(killed)[0])
+    assert 0 < stored < 40, "the kill should land mid-run"
+    resumed = audit("--resume", str(killed), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["probes"] == 40
+    assert store_rows(killed) == store_rows(whole)
+    images = {p.name for p in (whole / "images").rglob("*.png")}
+    assert {p.name for p in (killed / "images").rglob("*.png")} == images
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--target", "foo:bar"], "unknown model 'foo:bar'"),
+        (["--target", "hf:/no/such/model"], "model folder /no/such/model does not exist"),
+        (["--auditor", "world:target"], "world:target is a target model, not an auditor"),
+        (["--pairings", "sideways"], "unknown pairing sideways"),
+        (["--judge", "psychic"], "psychic"),
+        (["--quorum", "9"], "--quorum 9"),
+        (["--resume", "/no/such/run"], "/no/such/run: not a run directory"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args, message) -> None:
+    result = audit(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_image_folders_are_named(tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = audit("--images", str(empty))
+    assert result.returncode == 2 and "empty: the folder has no files" in result.stderr
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    assert "notes.txt: not an image file" in audit("--images", str(folder)).stderr
+    (folder / "notes.txt").unlink()
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    assert "broken.png: not a readable image" in audit("--images", str(folder)).stderr
+
+
+def test_a_model_without_chat_template_is_named(tmp_path) -> None:
+    model = tmp_path / "no-template"
+    shutil.copytree(find_model("target").path, model)
+    for name in ("chat_template.jinja", "chat_template.json"):
+        (model / name).unlink(missing_ok=True)
+    processor = json.loads((model / "processor_config.json").read_text())
+    processor.pop("chat_template", None)
+    (model / "processor_config.json").write_text(json.dumps(processor))
+    tokenizer = json.loads((model / "tokenizer_config.json").read_text())
+    tokenizer.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(tokenizer))
+    result = audit("--target", f"hf:{model}")
+    assert result.returncode == 2 and f"model folder {model} has no chat template" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_run_of_another_format_is_refused_and_kept(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    assert audit("--probes", "5", *SMALL, "-o", str(run_dir)).returncode == 0
+    before = store_rows(run_dir)
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        db.execute("UPDATE meta SET value = '0' WHERE key = 'format'")
+    result = audit("--resume", str(run_dir))
+    assert result.returncode == 2 and "run format 0, but this auditdm reads format 1" in result.stderr
+    assert store_rows(run_dir) == before
+    assert "already holds a run" in audit("-o", str(run_dir)).stderr
+
+
+def test_probes_cycle_over_images_then_kinds() -> None:
+    from auditdm.records import Picture, SourceImage
+
+    class Plan:  # only what plan_probe reads
+        config = AuditConfig(pairings=("question", "image"), syntheses=("edit",))
+        sources = [SourceImage("a", Picture(None), "q?"), SourceImage("b", Picture(None))]  # type: ignore[arg-type]
+
+    kinds = [(p.source, p.pairing, p.synthesis) for p in (plan_probe(Plan, i) for i in range(4))]  # type: ignore[arg-type]
+    # Image b has no original question, so (Q, I*) does not apply to it.
+    assert kinds == [(0, "question", None), (1, "question", None), (0, "image", "edit"), (1, "question", None)]
+
+
+def test_config_rejects_nonsense() -> None:
+    with pytest.raises(UserError, match="at least 1"):
+        AuditConfig(probes=0)

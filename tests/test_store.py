@@ -1,0 +1,75 @@
+"""The run store on a real SQLite file: batches are all or nothing, formats are checked."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from auditdm.export import export_run
+from auditdm.records import OracleCheck, Picture, Probe, SourceImage
+from auditdm.store import RunStore, RunStoreError
+from auditdm.world.render import render
+from auditdm.world.scene import Scene, Sign
+
+SCENE = Scene(items={"center": Sign(42)}, seed=3)
+ANSWERERS = [("world:target", "target"), ("world:ref-a", "reference"), ("world:ref-b", "reference")]
+
+
+def probe(store: RunStore, index: int, error: str | None = None) -> Probe:
+    parent = store.source_addresses()[0]
+    p = Probe(index, 0, "question", None, parent, seed=index, question="what number is on the sign ?",
+              picture=Picture(render(SCENE), SCENE), error=error)  # fmt: skip
+    if error is None:
+        p.target_answer, p.reference_answers, p.consensus, p.score = "41", ("42", "42"), "42", 1
+        p.check = OracleCheck("answerable", "42", "text")
+    return p
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    store = RunStore.create(tmp_path / "run", {"config": {"seed": 1}, "seconds": 0.0})
+    store.add_sources([SourceImage("a", Picture(render(SCENE), SCENE), "is it day or night ?")])
+    return store
+
+
+def test_batches_round_trip_with_answers_and_images(store) -> None:
+    store.commit_batch(0, [probe(store, 0), probe(store, 1, error="invalid caption: no")], "world:baseline",
+                       "baseline", ANSWERERS)  # fmt: skip
+    first, failed = store.probes()
+    assert first["answers"] == {"world:target": "41", "world:ref-a": "42", "world:ref-b": "42"}
+    assert first["score"] == 1 and first["truth"] == "42" and first["skill"] == "text" and first["world"]
+    assert failed["error"] == "invalid caption: no" and failed["answers"] == {} and failed["score"] == 0
+    assert store.done_batches() == {0}
+    # The probed image is stored as a world PNG that carries its scene.
+    assert store.load_picture(first["image"]).scene == SCENE
+    assert store.sources()[0].question == "is it day or night ?"
+
+
+def test_a_batch_is_never_stored_twice(store) -> None:
+    store.commit_batch(0, [probe(store, 0)], "a", "baseline", ANSWERERS)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.commit_batch(0, [probe(store, 1)], "a", "baseline", ANSWERERS)
+    assert [p["idx"] for p in store.probes()] == [0]  # the failed batch left nothing behind
+
+
+def test_formats_and_folders_are_checked(store, tmp_path) -> None:
+    folder = store.folder
+    with pytest.raises(RunStoreError, match="already holds a run"):
+        RunStore.create(folder, {})
+    with pytest.raises(RunStoreError, match="not a run directory"):
+        RunStore.open(tmp_path)
+    store.set_meta(format=99)
+    with pytest.raises(RunStoreError, match="run format 99"):
+        RunStore.open(folder)
+
+
+def test_export_to_jsonl_and_parquet(store) -> None:
+    import pyarrow.parquet as pq
+
+    store.commit_batch(0, [probe(store, 0), probe(store, 1, error="empty")], "a", "baseline", ANSWERERS)
+    lines = export_run(store.folder, "jsonl").read_text().splitlines()
+    assert [json.loads(line)["idx"] for line in lines] == [0, 1]
+    table = pq.read_table(export_run(store.folder, "parquet")).to_pylist()
+    assert table[0]["answers"][0] == {"model": "world:target", "answer": "41"} and table[1]["answers"] == []

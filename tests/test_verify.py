@@ -1,0 +1,51 @@
+"""Oracle verification: checks on hand-built scenes, and the figures of SPEC section 4."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditdm.verify import check, verified_figures
+from auditdm.world.scene import Clock, Scene, Shape
+
+SCENE = Scene(items={"top left": Shape("circle", "red"), "center": Shape("circle", "blue"),
+                     "bottom right": Clock(3, 30)})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("question", "status", "truth", "skill"),
+    [
+        ("what time does the clock show ?", "answerable", "3:30", "clock"),
+        ("what color is the circle ?", "ambiguous", None, "color"),
+        ("what color is the star ?", "unanswerable", None, "color"),
+        ("why is the sky blue ?", "outside grammar", None, None),
+    ],
+)
+def test_check(question, status, truth, skill) -> None:
+    result = check(question, SCENE)
+    assert (result.status, result.truth, result.skill) == (status, truth, skill)
+
+
+def row(score: int, status: str | None, truth: str | None, consensus: str | None, target: str | None,
+        skill: str | None = "clock", world: bool = True, error: str | None = None) -> dict:  # fmt: skip
+    return {"score": score, "oracle_status": status, "truth": truth, "consensus": consensus, "target_answer": target,
+            "skill": skill, "world": world, "error": error}  # fmt: skip
+
+
+def test_figures() -> None:
+    probes = [
+        row(1, "answerable", "3:30", "3:30", "4:30"),  # genuine
+        row(1, "answerable", "3", "three", "4", skill="counting"),  # genuine, after normalisation
+        row(1, "answerable", "3:30", "2:30", "4:30"),  # the consensus is wrong: a shared error
+        row(1, "ambiguous", None, "red", "blue", skill="color"),
+        row(1, "outside grammar", None, "yes", "no", skill=None),
+        row(0, "answerable", "3:30", "3:30", "3:30"),
+        row(0, None, None, None, None, error="invalid caption"),  # failed probes count in the rate
+        row(1, "answerable", "3:30", "3:30", "4:30", world=False),  # not a world image: not checked
+    ]
+    figures = verified_figures(probes, ["clock", "color", "texture"])
+    assert figures is not None
+    assert figures["checked"] == 7 and figures["search_success_rate"] == pytest.approx(2 / 7)
+    assert figures["precision"] == pytest.approx({"genuine": 2 / 5, "ambiguous": 1 / 5, "unanswerable": 2 / 5})
+    assert figures["weakness_recall"] == pytest.approx(1 / 3)  # clock is covered; color and texture are not
+    assert verified_figures([row(1, None, None, "a", "b", world=False)], ["clock"]) is None
+    assert verified_figures(probes, None)["weakness_recall"] is None
