@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	HF_HUB_OFFLINE=1 $(BIN)/auditdm audit
+	rm -rf runs/demo
+	HF_HUB_OFFLINE=1 $(BIN)/auditdm audit -o runs/demo
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -ra

@@ -16,7 +16,7 @@ import pytest
 
 from auditdm.audit import AuditConfig, plan_probe
 from auditdm.errors import UserError
-from auditdm.store import RunStore
+from auditdm.store import FORMAT, RunStore
 from auditdm.world.zoo.zoo import find_model
 
 SMALL = ["--image-count", "4", "--weak-skill-questions", "3", "--batch-size", "5"]
@@ -164,7 +164,7 @@ def test_a_run_of_another_format_is_refused_and_kept(tmp_path) -> None:
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         db.execute("UPDATE meta SET value = '0' WHERE key = 'format'")
     result = audit("--resume", str(run_dir))
-    assert result.returncode == 2 and "run format 0, but this auditdm reads format 1" in result.stderr
+    assert result.returncode == 2 and f"run format 0, but this auditdm reads format {FORMAT}" in result.stderr
     assert store_rows(run_dir) == before
     assert "already holds a run" in audit("-o", str(run_dir)).stderr
 

@@ -68,7 +68,7 @@ def test_debug_shows_the_traceback() -> None:
 def test_every_subcommand_has_help() -> None:
     parser = build_parser()
     for path in (["world"], ["world", "render"], ["world", "edit"], ["world", "ask"], ["world", "train"],
-                 ["world", "eval"]):  # fmt: skip
+                 ["world", "eval"], ["audit"], ["compare"], ["findings"], ["report"], ["export"]):  # fmt: skip
         with pytest.raises(SystemExit) as exit_:
             parser.parse_args([*path, "--help"])
         assert exit_.value.code == 0

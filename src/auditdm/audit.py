@@ -101,7 +101,9 @@ def start_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[s
     sources = folder_images(Path(config.images)) if config.images else world_images(config.image_count, config.seed)
     config, models = _load(config)
     weak = _weak_skills(config, models[1], models[2], progress)
-    store = RunStore.create(out, {"config": dataclasses.asdict(config), "weak_skills": weak, "seconds": 0.0})
+    meta = {"config": dataclasses.asdict(config), "weak_skills": weak, "seconds": 0.0,
+            "auditor_curves": getattr(models[0], "curves", {})}  # fmt: skip
+    store = RunStore.create(out, meta)
     store.add_sources(sources)
     return _run(Audit(config, store, *models, sources=sources), progress)
 
@@ -251,6 +253,17 @@ def _run(audit: Audit, progress: bool) -> dict[str, Any]:
     meta = store.meta()
     store.set_meta(seconds=meta["seconds"] + time.perf_counter() - started,
                    model_seconds=meta.get("model_seconds", 0.0) + audit.model_seconds)  # fmt: skip
+    return conclude(store)
+
+
+def conclude(store: RunStore) -> dict[str, Any]:
+    """Group the run's failures into categories, then write summary.json and report.html;
+    returns the summary. Reads nothing but the store, so it can run again at any time."""
+    from auditdm.findings import find_categories
+    from auditdm.report import write_report
+
+    store.replace_categories(find_categories(list(store.probes())))
     summary = summarize(store)
     (store.folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    write_report(store, summary)
     return summary

@@ -9,7 +9,9 @@ auditor) and ``hf:PATH`` go through the same transformers code as the answerers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from auditdm.errors import UserError
@@ -68,11 +70,23 @@ class VLMAuditor:
             raise UserError(f"unknown prompt set {prompts!r} (have: {', '.join(PROMPTS)})")
         self.name, self.prompts, self.temperature = name, prompts, temperature
         self.model = HFAnswerer(path, name=name, batch_size=batch_size, progress=progress)
+        self.curves = training_curves(Path(path))
 
     def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:
         prompt = PROMPTS[self.prompts][task]
         return self.model.generate(images, [prompt] * len(images), max_new_tokens=MAX_NEW_TOKENS[task],
                                    temperature=self.temperature, seed=seed)  # fmt: skip
+
+
+def training_curves(folder: Path) -> dict[str, list[float]]:
+    """The training curves an auditor folder's ``auditdm.json`` card carries, by name (the
+    report plots them); none for a folder without a card."""
+    card_path = folder / "auditdm.json"
+    if not card_path.is_file():
+        return {}
+    card = json.loads(card_path.read_text())
+    curves = {"supervised warm-start loss": card["loss_curve"]} if card.get("loss_curve") else {}
+    return {**curves, **card.get("curves", {})}
 
 
 BACKENDS = ("world", "hf")

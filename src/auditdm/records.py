@@ -1,4 +1,5 @@
-"""Typed records handed between the audit's stages: pictures, source images and probes.
+"""Typed records handed between the audit's stages: pictures, source images, probes and
+failure categories.
 
 A probe is one attempt to make the target fail: a question about an image, where the
 auditor wrote the question, the image (through a caption or an edit command), or both.
@@ -82,3 +83,16 @@ class OracleCheck:
     status: str
     truth: str | None
     skill: str | None
+
+
+@dataclass(frozen=True)
+class Category:
+    """A weakness category: its name, what it holds, and its most telling probes."""
+
+    name: str
+    description: str
+    size: int  # flagged probes in it
+    probes: int  # valid probes nearest to it, flagged or not
+    flag_rate: float
+    examples: tuple[int, ...]  # probe indices, most typical first
+    members: tuple[int, ...]  # every flagged probe in it

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from auditdm.errors import UserError
-from auditdm.records import OracleCheck, Picture, Probe, SourceImage
+from auditdm.records import Category, OracleCheck, Picture, Probe, SourceImage
 
-FORMAT = 1  # bump when the schema changes; older runs are then refused with a clear error
+FORMAT = 2  # bump when the schema changes; older runs are then refused with a clear error
 DATABASE = "run.sqlite"
 
 _SCHEMA = """
@@ -56,6 +56,20 @@ CREATE TABLE answers (
     role TEXT NOT NULL,
     answer TEXT NOT NULL,
     PRIMARY KEY (probe, model)
+);
+CREATE TABLE categories (
+    idx INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    probes INTEGER NOT NULL,
+    flag_rate REAL NOT NULL,
+    examples TEXT NOT NULL
+);
+CREATE TABLE category_members (
+    category INTEGER NOT NULL REFERENCES categories(idx),
+    probe INTEGER NOT NULL REFERENCES probes(idx),
+    PRIMARY KEY (probe)
 );
 """
 
@@ -202,6 +216,25 @@ class RunStore:
             record["world"] = bool(record["world"])
             record["answers"] = answers.get(record["idx"], {})
             yield record
+
+    def replace_categories(self, categories: Sequence[Category]) -> None:
+        """Store the failure categories in place of any earlier ones, all or nothing."""
+        with self.db:
+            self.db.execute("DELETE FROM category_members")
+            self.db.execute("DELETE FROM categories")
+            for i, c in enumerate(categories):
+                self.db.execute("INSERT INTO categories VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (i, c.name, c.description, c.size, c.probes, c.flag_rate, json.dumps(c.examples)))  # fmt: skip
+                self.db.executemany("INSERT INTO category_members VALUES (?, ?)", [(i, p) for p in c.members])
+
+    def categories(self) -> list[Category]:
+        """The stored failure categories, in their order (largest first, "other" last)."""
+        members: dict[int, list[int]] = {}
+        for category, probe in self.db.execute("SELECT category, probe FROM category_members ORDER BY probe"):
+            members.setdefault(category, []).append(probe)
+        rows = self.db.execute("SELECT * FROM categories ORDER BY idx").fetchall()
+        return [Category(name, description, size, probes, rate, tuple(json.loads(examples)), tuple(members.get(i, [])))
+                for i, name, description, size, probes, rate, examples in rows]  # fmt: skip
 
     def close(self) -> None:
         self.db.close()

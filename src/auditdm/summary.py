@@ -18,6 +18,7 @@ def summarize(store: RunStore) -> dict[str, Any]:
     meta = store.meta()
     config = meta["config"]
     probes = list(store.probes())
+    categories = store.categories()
     flagged = sum(p["score"] for p in probes)
     seconds = meta["seconds"]
     kinds: Counter[str] = Counter()
@@ -41,8 +42,12 @@ def summarize(store: RunStore) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "probes_per_second": round(len(probes) / seconds, 3) if seconds else None,
         "outside_model_share": round(1 - meta.get("model_seconds", 0.0) / seconds, 3) if seconds else None,
-        "verified": verified_figures(probes, meta.get("weak_skills")),
-        "categories": [],
+        "verified": verified_figures(probes, meta.get("weak_skills"), categories),
+        "categories": [
+            {"name": c.name, "size": c.size, "probes": c.probes, "flag_rate": round(c.flag_rate, 4),
+             "description": c.description, "examples": list(c.examples)}
+            for c in categories
+        ],  # fmt: skip
     }
 
 
@@ -76,6 +81,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         if verified["genuine_by_skill"]:
             found = ", ".join(f"{k} {v}" for k, v in verified["genuine_by_skill"].items())
             lines.append(f"  genuine failures by skill: {found}")
+    if summary["categories"]:
+        lines.append(f"failure categories ({len(summary['categories'])}):")
+        for c in summary["categories"]:
+            lines.append(f"  {c['name']:<28} {c['size']:>4} flagged, flag rate {_pct(c['flag_rate'])}")
+    if verified and verified["category_purity"] is not None:
+        lines.append(f"  category purity (NMI with the oracle's skills) {verified['category_purity']:.2f}")
     seconds = summary["seconds"]
     lines.append(f"{seconds:.1f} s, {summary['probes_per_second']} probes/s; run directory {summary['run_dir']}")
     return "\n".join(lines)

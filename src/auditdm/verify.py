@@ -8,11 +8,11 @@ how far the consensus of reference models can be trusted as a stand-in for the t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from auditdm.judge import normalize_answer
-from auditdm.records import OracleCheck
+from auditdm.records import Category, OracleCheck
 from auditdm.world.scene import Scene
 
 # A weak skill counts as covered when at least this share of the genuine failures test it.
@@ -41,7 +41,23 @@ def is_genuine(probe: dict[str, Any]) -> bool:
     return normalize_answer(probe["consensus"]) == truth and normalize_answer(probe["target_answer"]) != truth
 
 
-def verified_figures(probes: Sequence[dict[str, Any]], weak_skills: Iterable[str] | None) -> dict[str, Any] | None:
+def category_purity(probes: Sequence[dict[str, Any]], categories: Sequence[Category]) -> float | None:
+    """Normalised mutual information between the categories of the flagged probes and the
+    oracle's skills for them (flagged world probes with a skill); None with fewer than two."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    category_of = {probe: i for i, c in enumerate(categories) for probe in c.members}
+    pairs = [(category_of[p["idx"]], p["skill"]) for p in probes
+             if p["world"] and p["skill"] is not None and p["idx"] in category_of]  # fmt: skip
+    if len(pairs) < 2:
+        return None
+    found, skills = zip(*pairs)
+    return float(normalized_mutual_info_score(skills, found))
+
+
+def verified_figures(
+    probes: Sequence[dict[str, Any]], weak_skills: Sequence[str] | None, categories: Sequence[Category] = ()
+) -> dict[str, Any] | None:
     """Search success rate, failure precision and weakness recall over stored probes.
 
     None when no probe could be checked (no world images). Only probes made from world
@@ -63,9 +79,8 @@ def verified_figures(probes: Sequence[dict[str, Any]], weak_skills: Iterable[str
     genuine = kinds["genuine"]
     recall = None
     if weak_skills is not None:
-        weak = list(weak_skills)
-        covered = [s for s in weak if genuine and genuine_skills[s] / genuine >= COVERAGE_SHARE]
-        recall = len(covered) / len(weak) if weak else None
+        covered = [s for s in weak_skills if genuine and genuine_skills[s] / genuine >= COVERAGE_SHARE]
+        recall = len(covered) / len(weak_skills) if weak_skills else None
     return {
         "checked": len(checked),
         "search_success_rate": genuine / len(checked),
@@ -73,5 +88,5 @@ def verified_figures(probes: Sequence[dict[str, Any]], weak_skills: Iterable[str
         "weakness_recall": recall,
         "weak_skills": None if weak_skills is None else list(weak_skills),
         "genuine_by_skill": dict(genuine_skills.most_common()),
-        "category_purity": None,
+        "category_purity": category_purity(probes, categories) if categories else None,
     }

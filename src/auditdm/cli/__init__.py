@@ -1,0 +1,59 @@
+"""The ``auditdm`` command line: ``runs.py`` (audit, compare, findings, report, export) and
+``world.py`` (the embedded world).
+
+Every subcommand has ``--help``. Errors that come from the user's input print one line
+naming the input and exit with status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from auditdm.errors import UserError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the whole command line."""
+    from auditdm.cli.runs import add_run_commands
+    from auditdm.cli.world import add_world
+
+    parser = argparse.ArgumentParser(
+        prog="auditdm",
+        description="Audit multimodal models: find where a model fails, explain the failures "
+        "as weakness categories, and make the data that fixes them (AuditDM).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_run_commands(commands)
+    add_world(commands)
+    return parser
+
+
+def _quiet_libraries() -> None:
+    """Our bars say what is going on; the per-file loading bars of transformers (which follow
+    huggingface_hub's switch, read at import) only add noise."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        handler: Handler = args.handler
+        return handler(args)
+    except UserError as error:
+        if args.debug:
+            raise
+        print(f"auditdm: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("auditdm: interrupted", file=sys.stderr)
+        return 130
+
+

@@ -1,0 +1,165 @@
+"""``auditdm audit | compare | findings | report | export``: audits and their run directories."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from auditdm.errors import UserError
+
+
+def _stamp(kind: str) -> Path:
+    return Path("runs") / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
+
+
+def _config(args: argparse.Namespace, **fixed: Any) -> Any:
+    from auditdm.audit import AuditConfig
+
+    return AuditConfig(
+        auditor=args.auditor, prompts=args.prompts, pairings=tuple(args.pairings), syntheses=tuple(args.synthesis),
+        images=args.images, image_count=args.image_count, probes=args.probes, judge=args.judge,
+        temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
+        weak_skill_questions=args.weak_skill_questions, **fixed,
+    )  # fmt: skip
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from auditdm.audit import resume_audit, start_audit
+    from auditdm.summary import format_summary
+
+    progress = not args.json
+    if args.resume:
+        summary = resume_audit(args.resume, progress=progress)
+    else:
+        config = _config(args, target=args.target, references=tuple(args.references or ()), quorum=args.quorum)
+        summary = start_audit(config, args.out or _stamp("audit"), progress=progress)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    if not args.json:
+        print(f"report: {Path(summary['run_dir']) / 'report.html'}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from auditdm.compare import compare_models, format_comparison
+
+    if args.model_a == args.model_b:
+        raise UserError(f"compare needs two different models (got {args.model_a} twice)")
+    comparison = compare_models(args.model_a, args.model_b, _config(args), args.out or _stamp("compare"),
+                                progress=not args.json)  # fmt: skip
+    print(json.dumps(comparison, indent=2) if args.json else format_comparison(comparison))
+    return 0
+
+
+def _findings(args: argparse.Namespace) -> int:
+    from auditdm.audit import conclude
+    from auditdm.store import RunStore
+    from auditdm.summary import format_summary
+
+    summary = conclude(RunStore.open(args.run_dir))
+    print(json.dumps(summary["categories"], indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from auditdm.report import write_report
+    from auditdm.store import RunStore
+    from auditdm.summary import summarize
+
+    store = RunStore.open(args.run_dir)
+    print(f"wrote {write_report(store, summarize(store))}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from auditdm.export import export_run
+
+    print(f"wrote {export_run(args.run_dir, args.format, args.output)}")
+    return 0
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _probe_options(parser: argparse.ArgumentParser) -> None:
+    """What decides the probes: the auditor, the images, how many, how answers are judged."""
+    parser.add_argument("--auditor", default="world:baseline", help="the auditor: world:NAME or hf:PATH "
+                        "(default: %(default)s)")  # fmt: skip
+    parser.add_argument("--prompts", choices=("auditdm", "baseline"), help="the auditor's prompt set (default: "
+                        "the one the auditor was trained for; auditdm for hf: auditors)")  # fmt: skip
+    parser.add_argument("--pairings", type=_csv, default=["question", "image", "both"], metavar="P,...",
+                        help="question = (Q*, I), image = (Q, I*), both = (Q*, I*) (default: all three)")
+    parser.add_argument("--synthesis", type=_csv, default=["caption", "edit"], metavar="S,...",
+                        help="how new images are made: caption (generator G), edit (editor E) (default: both)")
+    parser.add_argument("--images", help="a folder of images to audit on (default: world images)")
+    parser.add_argument("--image-count", type=int, default=40, help="world images to use (default: %(default)s)")
+    parser.add_argument("--probes", type=int, default=200, help="probes to make (default: %(default)s)")
+    parser.add_argument("--judge", default="exact", help="answer judge: exact, embedding, embedding:THRESHOLD "
+                        "(default: %(default)s)")  # fmt: skip
+    parser.add_argument("--temperature", type=float, default=1.0, help="the auditor's sampling temperature "
+                        "(default: %(default)s)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="fixes the images and every sample (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=50, help="probes made and stored together "
+                        "(default: %(default)s)")  # fmt: skip
+    parser.add_argument("--weak-skill-questions", type=int, default=100, help="held-out questions per skill for "
+                        "finding the target's weak skills, world models only (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    audit = commands.add_parser(
+        "audit", help="find where a target model fails (the main job)",
+        description="Audit a target model: an auditor writes probes (new questions, and new images from a "
+        "caption or an edit command), the target and the reference models answer, and every probe where the "
+        "target disagrees with the references' consensus is flagged; the failures are grouped into named "
+        "categories. Writes a run directory (SQLite store, images, summary.json, report.html); on world images "
+        "the oracle verifies what was flagged. With no options: world:target against the world references, "
+        "with the baseline auditor, on 40 world images.",
+    )  # fmt: skip
+    audit.add_argument("--target", default="world:target", help="model to audit: world:NAME or hf:PATH "
+                       "(default: %(default)s)")  # fmt: skip
+    audit.add_argument("--references", type=_csv, metavar="A,B,...", help="reference models, comma-separated "
+                       "(default: every world reference); one reference = model-comparison mode")  # fmt: skip
+    audit.add_argument("--quorum", type=int, help="references that must agree for a consensus (default: all)")
+    _probe_options(audit)
+    audit.add_argument("-o", "--out", type=Path, help="run directory to write (default: runs/audit-DATE-TIME)")
+    audit.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped audit (other options "
+                       "are taken from the run)")  # fmt: skip
+    audit.set_defaults(handler=_audit)
+
+    compare = commands.add_parser(
+        "compare", help="where is each of two models worse than the other?",
+        description="Audit MODEL_A against MODEL_B and MODEL_B against MODEL_A (model-comparison mode: the "
+        "other model is the only reference), group the disagreements into categories, and say per category "
+        "which model is wrong (on world images, by the oracle). Writes both runs and comparison.json.",
+    )  # fmt: skip
+    compare.add_argument("model_a", help="e.g. world:target")
+    compare.add_argument("model_b", help="e.g. world:target-large")
+    _probe_options(compare)
+    compare.add_argument("-o", "--out", type=Path, help="folder for both runs (default: runs/compare-DATE-TIME)")
+    compare.set_defaults(handler=_compare)
+
+    findings = commands.add_parser(
+        "findings", help="group a run's failures into named weakness categories",
+        description="Cluster the flagged probes of a run into weakness categories (sentence embeddings of the "
+        "questions and expected answers; never the oracle), name them, and store them in the run; rewrites "
+        "summary.json and report.html. An audit does this by itself at its end.",
+    )  # fmt: skip
+    findings.add_argument("run_dir", type=Path)
+    findings.add_argument("--json", action="store_true", help="print the categories as JSON")
+    findings.set_defaults(handler=_findings)
+
+    report = commands.add_parser("report", help="rebuild a run's HTML report from its store",
+                                 description="Write RUN_DIR/report.html from the run's store alone.")  # fmt: skip
+    report.add_argument("run_dir", type=Path)
+    report.set_defaults(handler=_report)
+
+    export = commands.add_parser("export", help="export a run's probes to JSONL or Parquet",
+                                 description="Export every probe of a run, with its answers, one row each.")  # fmt: skip
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: RUN_DIR/probes.FORMAT)")
+    export.set_defaults(handler=_export)

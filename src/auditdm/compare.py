@@ -1,0 +1,80 @@
+"""Model comparison: where is each of two models worse than the other (the paper's 3B vs 28B)?
+
+Two audits in model-comparison mode, one in each direction (A as target with B as the only
+reference, then B against A): every flagged probe is a disagreement. Each direction's
+failure categories then say where the two differ; on world images the oracle says, per
+category, which of the two was wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from auditdm.audit import AuditConfig, start_audit
+from auditdm.judge import normalize_answer
+from auditdm.store import RunStore
+
+COMPARISON = "comparison.json"
+
+
+def _slug(spec: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in spec.split(":", 1)[-1]).strip("-")
+
+
+def compare_models(a: str, b: str, config: AuditConfig, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Audit ``a`` against ``b`` and ``b`` against ``a`` into ``out``; returns the comparison."""
+    directions = []
+    for target, reference in ((a, b), (b, a)):
+        run_dir = out / f"{_slug(target)}-vs-{_slug(reference)}"
+        summary = start_audit(dataclasses.replace(config, target=target, references=(reference,)), run_dir, progress)
+        directions.append({"target": target, "reference": reference, "run_dir": str(run_dir),
+                           "probes": summary["probes"], "disagreements": summary["flagged"],
+                           "categories": _judged_categories(RunStore.open(run_dir), target)})  # fmt: skip
+    worse: dict[str, list[str]] = {a: [], b: []}
+    for direction in directions:
+        for category in direction["categories"]:
+            if category["worse"] is not None:
+                worse[category["worse"]].append(category["name"])
+    comparison = {"models": [a, b], "directions": directions, "worse_in": {m: sorted(set(v)) for m, v in worse.items()}}
+    (out / COMPARISON).write_text(json.dumps(comparison, indent=2) + "\n")
+    return comparison
+
+
+def _judged_categories(store: RunStore, target: str) -> list[dict[str, Any]]:
+    """Each category of a comparison run, with how often each model was the wrong one (world
+    images only) and the model that is worse there (None when the oracle cannot tell)."""
+    config = store.meta()["config"]
+    reference = config["references"][0]
+    probes = {p["idx"]: p for p in store.probes()}
+    judged = []
+    for category in store.categories():
+        wrong = {target: 0, reference: 0}
+        for p in (probes[i] for i in category.members):
+            if p["oracle_status"] != "answerable":
+                continue
+            truth = normalize_answer(p["truth"])
+            wrong[target] += normalize_answer(p["target_answer"]) != truth
+            wrong[reference] += normalize_answer(p["consensus"]) != truth
+        decided = wrong[target] != wrong[reference]
+        judged.append({"name": category.name, "disagreements": category.size, "wrong": wrong,
+                       "worse": max(wrong, key=lambda m: wrong[m]) if decided else None})  # fmt: skip
+    return judged
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    """The comparison as readable lines."""
+    a, b = comparison["models"]
+    lines = [f"comparison of {a} and {b}"]
+    for d in comparison["directions"]:
+        lines.append(f"\n{d['target']} audited against {d['reference']}: {d['disagreements']} disagreements "
+                     f"in {d['probes']} probes ({d['run_dir']})")  # fmt: skip
+        for c in d["categories"]:
+            verdict = f"{c['worse']} worse" if c["worse"] else "undecided"
+            counts = ", ".join(f"{m} wrong {n}" for m, n in c["wrong"].items())
+            lines.append(f"  {c['name']:<30} {c['disagreements']:>4} disagreements: {verdict} ({counts})")
+    for model, names in comparison["worse_in"].items():
+        lines.append(f"\n{model} is worse in: {', '.join(names) or 'no category'}")
+    return "\n".join(lines)

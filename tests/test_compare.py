@@ -1,0 +1,45 @@
+"""Model comparison on two zoo models, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def compare(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "auditdm.cli", "compare", *args], capture_output=True, text=True,
+                          env=env)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_compare_audits_both_directions(tmp_path) -> None:
+    out = tmp_path / "cmp"
+    result = compare("world:target", "world:target-large", "--probes", "20", "--image-count", "5",
+                     "--weak-skill-questions", "3", "-o", str(out), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    comparison = json.loads(result.stdout)
+    assert json.loads((out / "comparison.json").read_text()) == comparison
+    forward, backward = comparison["directions"]
+    assert (forward["target"], forward["reference"]) == ("world:target", "world:target-large")
+    assert (backward["target"], backward["reference"]) == ("world:target-large", "world:target")
+    for direction in comparison["directions"]:
+        summary = json.loads((out / direction["run_dir"].split("/")[-1] / "summary.json").read_text())
+        assert summary["references"] == [direction["reference"]] and summary["flagged"] == direction["disagreements"]
+        assert sum(c["disagreements"] for c in direction["categories"]) == direction["disagreements"]
+        for category in direction["categories"]:
+            wrong = category["wrong"]
+            assert set(wrong) == {"world:target", "world:target-large"}
+            assert category["worse"] in (None, *wrong)
+            if category["worse"]:
+                assert wrong[category["worse"]] > min(wrong.values())
+    assert set(comparison["worse_in"]) == {"world:target", "world:target-large"}
+
+
+def test_a_model_is_not_compared_with_itself() -> None:
+    result = compare("world:target", "world:target")
+    assert result.returncode == 2 and "two different models" in result.stderr

@@ -1,0 +1,100 @@
+"""The HTML report, opened in a real headless Chromium: sections, images, charts, escaping."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditdm.audit import conclude
+from auditdm.records import OracleCheck, Picture, Probe, SourceImage
+from auditdm.store import RunStore
+from auditdm.world.render import render
+from auditdm.world.synth import generate
+
+pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+SCRIPT = "<script>document.title='owned'</script>"
+ANSWERERS = [("world:target", "target"), ("world:ref-a", "reference"), ("world:ref-b", "reference")]
+
+
+def chromium() -> str:
+    """Debian's chromium: found, else installed (as root with apt), else the test skips saying why."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, timeout=600)
+        found = shutil.which("chromium")
+    if not found:
+        pytest.skip("no chromium, and it cannot be installed here (needs root and apt-get): apt-get install chromium")
+    return found
+
+
+def browse(html: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--enable-logging=stderr", "--v=0", *flags, html.as_uri()],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, dict]:
+    """A run whose failures come in two kinds; one target answer is a script."""
+    store = RunStore.create(tmp_path_factory.mktemp("run") / "run", {"config": {"target": "world:target",
+                            "references": ["world:ref-a", "world:ref-b"], "auditor": "world:baseline",
+                            "prompts": "baseline", "judge": "exact"}, "seconds": 1.0, "weak_skills": ["clock"],
+                            "auditor_curves": {"loss": [3.0, 2.0, 1.5, 1.2]}})  # fmt: skip
+    image, scene = generate("a clock showing 3:30 at the center, a large red circle at the top left on a clear day")
+    store.add_sources([SourceImage("a", Picture(image, scene), "what time does the clock show ?")])
+    edited, edited_scene = generate("a clock showing 9:00 at the center on a clear night")
+    kinds = [("what time does the clock show ?", "3:30", ["5:00", "7:00", SCRIPT]),
+             ("what color is the circle ?", "red", ["blue", "green", "yellow"])]  # fmt: skip
+    probes = []
+    for question, truth, wrong in kinds:
+        for answer in wrong:
+            index = len(probes)
+            p = Probe(index, 0, "image", "caption", store.source_addresses()[0], seed=index, question=question,
+                      instruction="a clock showing 9:00 at the center on a clear night",
+                      picture=Picture(edited, edited_scene))  # fmt: skip
+            p.target_answer, p.reference_answers, p.consensus, p.score = answer, (truth, truth), truth, 1
+            p.check = OracleCheck("answerable", truth, "clock" if "time" in question else "color")
+            probes.append(p)
+    store.commit_batch(0, probes, "world:baseline", "baseline", ANSWERERS)
+    return store, conclude(store)
+
+
+def test_report_opens_with_sections_images_and_charts(run) -> None:
+    store, summary = run
+    report = store.folder / "report.html"
+    result = browse(report, "--dump-dom")
+    dom = result.stdout
+    assert "<h1>auditdm report</h1>" in dom and 'id="summary"' in dom and 'id="verified"' in dom
+    assert dom.count('class="category"') == len(summary["categories"]) == 2
+    assert dom.count("<img") >= 2 * 2 and "data:image/png;base64," in dom
+    assert 'id="category-chart"' in dom and "<polyline" in dom  # category rates, auditor training curve
+    console = [line for line in result.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    browse(report, f"--screenshot={shot}", "--window-size=1200,2400")
+    assert shot.stat().st_size > 10_000
+
+
+def test_model_output_is_shown_as_text(run) -> None:
+    store, _ = run
+    dom = browse(store.folder / "report.html", "--dump-dom").stdout
+    assert "&lt;script&gt;document.title='owned'&lt;/script&gt;" in dom.replace("&#39;", "'")
+    assert "<title>auditdm report: world:target</title>" in dom  # the script never ran
+
+
+def test_report_rebuilds_from_the_store_alone(run, tmp_path) -> None:
+    store, _ = run
+    copy = tmp_path / "copy"
+    shutil.copytree(store.folder, copy)
+    (copy / "report.html").unlink()
+    assert subprocess.run([sys.executable, "-m", "auditdm.cli", "report", str(copy)]).returncode == 0
+    assert (copy / "report.html").read_text().count('class="category"') == 2
