@@ -50,8 +50,10 @@ def test_sampling_is_reproducible_from_the_seed() -> None:
 
 def test_backends_and_prompt_sets() -> None:
     assert load_auditor("world:baseline").prompts == "baseline"  # what its card says it was trained for
-    hf = load_auditor(f"hf:{find_model('baseline').path}")
-    assert hf.prompts == "auditdm" and hf.name.startswith("hf:")
+    folder = find_model("baseline").path
+    hf = load_auditor(f"hf:{folder}")  # the folder's card says which prompts it was trained for
+    assert hf.prompts == "baseline" and hf.name.startswith("hf:")
+    assert load_auditor(str(folder), prompts="auditdm").prompts == "auditdm"  # a bare folder works too
     assert set(PROMPTS) == {"auditdm", "baseline"} and all(len(p) == 3 for p in PROMPTS.values())
     for spec, message in (("nope", "unknown auditor"), ("world:ref-a", "not an auditor"),
                           ("world:nobody", "no world model named")):  # fmt: skip

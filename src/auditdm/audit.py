@@ -13,24 +13,22 @@ import dataclasses
 import json
 import time
 import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from auditdm.auditor import Auditor, load_auditor
 from auditdm.errors import UserError
-from auditdm.judge import Judge, load_judge, score_many
-from auditdm.models import Answerer, load_answerer
-from auditdm.records import PAIRINGS, SYNTHESES, Pairing, Picture, Probe, SourceImage, Synthesis, Task
+from auditdm.records import PAIRINGS, SYNTHESES, Pairing, Probe, SourceImage, Synthesis, Task
+from auditdm.scoring import Scorer, load_scorer
 from auditdm.store import RunStore
-from auditdm.synth import Synthesizer, SynthesisError, load_synthesizer
 from auditdm.summary import summarize
+from auditdm.synth import Synthesizer, SynthesisError, load_synthesizer
 from auditdm.verify import check
 
-T = TypeVar("T")
 SUMMARY = "summary.json"
 
 
@@ -77,20 +75,9 @@ class Audit:
     config: AuditConfig
     store: RunStore
     auditor: Auditor
-    target: Answerer
-    references: list[Answerer]
-    judge: Judge
+    scorer: Scorer  # its clock also times the auditor: all model calls
     synthesizer: Synthesizer
     sources: list[SourceImage]
-    model_seconds: float = 0.0  # time inside auditor and answerer calls (forward passes)
-    plan: list[tuple[Pairing, Synthesis | None]] = field(default_factory=list)
-
-    def timed(self, call: Callable[[], T]) -> T:
-        started = time.perf_counter()
-        try:
-            return call()
-        finally:
-            self.model_seconds += time.perf_counter() - started
 
 
 def start_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str, Any]:
@@ -99,13 +86,13 @@ def start_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[s
 
     RunStore.check_new(out)
     sources = folder_images(Path(config.images)) if config.images else world_images(config.image_count, config.seed)
-    config, models = _load(config)
-    weak = _weak_skills(config, models[1], models[2], progress)
+    config, (auditor, scorer, synthesizer) = _load(config)
+    weak = _weak_skills(config, scorer, progress)
     meta = {"config": dataclasses.asdict(config), "weak_skills": weak, "seconds": 0.0,
-            "auditor_curves": getattr(models[0], "curves", {})}  # fmt: skip
+            "auditor_curves": getattr(auditor, "curves", {})}  # fmt: skip
     store = RunStore.create(out, meta)
     store.add_sources(sources)
-    return _run(Audit(config, store, *models, sources=sources), progress)
+    return _run(Audit(config, store, auditor, scorer, synthesizer, sources), progress)
 
 
 def resume_audit(run_dir: Path, progress: bool = True) -> dict[str, Any]:
@@ -115,31 +102,17 @@ def resume_audit(run_dir: Path, progress: bool = True) -> dict[str, Any]:
     return _run(Audit(config, store, *models, sources=store.sources()), progress)
 
 
-Models = tuple[Auditor, Answerer, list[Answerer], Judge, Synthesizer]
-
-
-def _load(config: AuditConfig) -> tuple[AuditConfig, Models]:
+def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Scorer, Synthesizer]]:
     """Load every model the audit needs (first errors first: a bad name fails in seconds);
     the config comes back with its references named."""
-    judge = load_judge(config.judge)
     synthesizer = load_synthesizer(config.synthesizer)
-    target = load_answerer(config.target)
-    if not config.references:
-        if not config.target.startswith("world:"):
-            raise UserError("name the reference models with --references (the world's are the default only "
-                            "for a world target)")  # fmt: skip
-        from auditdm.world.zoo.zoo import list_zoo
-
-        config = dataclasses.replace(
-            config, references=tuple(f"world:{m.name}" for m in list_zoo() if m.role == "reference"))
-    if config.quorum is not None and not 1 <= config.quorum <= len(config.references):
-        raise UserError(f"--quorum {config.quorum}: must be between 1 and the {len(config.references)} references")
-    references = [load_answerer(spec) for spec in config.references]
+    scorer = load_scorer(config.target, config.references, config.judge, config.quorum)
+    config = dataclasses.replace(config, references=tuple(r.name for r in scorer.references))
     auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature)
-    return config, (auditor, target, references, judge, synthesizer)
+    return config, (auditor, scorer, synthesizer)
 
 
-def _weak_skills(config: AuditConfig, target: Answerer, references: list[Answerer], progress: bool) -> list[str] | None:
+def _weak_skills(config: AuditConfig, scorer: Scorer, progress: bool) -> list[str] | None:
     """The target's weak skills on the held-out benchmark, when all models are world models
     (the only ones the world benchmark is meant for); None otherwise."""
     if not all(spec.startswith("world:") for spec in (config.target, *config.references)):
@@ -148,7 +121,7 @@ def _weak_skills(config: AuditConfig, target: Answerer, references: list[Answere
 
     if progress:
         print(f"finding the weak skills of {config.target} ({config.weak_skill_questions} held-out questions per skill)")
-    return target_weak_skills(target, references, config.weak_skill_questions)
+    return target_weak_skills(scorer.target, scorer.references, config.weak_skill_questions)
 
 
 def _combinations(config: AuditConfig, source: SourceImage) -> list[tuple[Pairing, Synthesis | None]]:
@@ -200,30 +173,17 @@ def run_batch(audit: Audit, batch: int, probes: list[Probe]) -> None:
         probe.question = question
         if not question.strip():
             probe.error = "invalid question: the auditor wrote nothing"
-    _answer_and_score(audit, [p for p in probes if p.error is None])
+    audit.scorer.score(probes)
+    for probe in probes:  # verification only: the score above never sees the oracle
+        if probe.target_answer is not None and probe.picture is not None and probe.picture.scene is not None:
+            probe.check = check(probe.question or "", probe.picture.scene)
 
 
 def _write(audit: Audit, probes: Sequence[Probe], task: Task, seed: int) -> list[str]:
     if not probes:
         return []
     images = [p.picture.image for p in probes if p.picture is not None]
-    return audit.timed(lambda: audit.auditor.write(images, task, seed))
-
-
-def _answer_and_score(audit: Audit, probes: list[Probe]) -> None:
-    if not probes:
-        return
-    images = [p.picture.image for p in probes if p.picture is not None]
-    questions = [p.question or "" for p in probes]
-    targets = audit.timed(lambda: audit.target.answer(images, questions))
-    given = [audit.timed(lambda: reference.answer(images, questions)) for reference in audit.references]
-    per_probe = [tuple(answers) for answers in zip(*given)]
-    verdicts = score_many(targets, per_probe, audit.judge, audit.config.quorum)
-    for probe, target, references, verdict in zip(probes, targets, per_probe, verdicts):
-        probe.target_answer, probe.reference_answers = target, references
-        probe.consensus, probe.score = verdict.consensus, verdict.score
-        if probe.picture is not None and probe.picture.scene is not None and probe.question:
-            probe.check = check(probe.question, probe.picture.scene)
+    return audit.scorer.timed(lambda: audit.auditor.write(images, task, seed))
 
 
 def _run(audit: Audit, progress: bool) -> dict[str, Any]:
@@ -231,7 +191,8 @@ def _run(audit: Audit, progress: bool) -> dict[str, Any]:
     parents = store.source_addresses()
     done = store.done_batches()
     batches = range(0, (config.probes + config.batch_size - 1) // config.batch_size)
-    answerers = [(audit.target.name, "target"), *((r.name, "reference") for r in audit.references)]
+    scorer = audit.scorer
+    answerers = [(scorer.target.name, "target"), *((r.name, "reference") for r in scorer.references)]
     flagged = sum(p["score"] for p in store.probes())
     started = time.perf_counter()
     bar = tqdm(total=config.probes, desc="probes", unit="probe", disable=not progress,
@@ -252,7 +213,7 @@ def _run(audit: Audit, progress: bool) -> dict[str, Any]:
     bar.close()
     meta = store.meta()
     store.set_meta(seconds=meta["seconds"] + time.perf_counter() - started,
-                   model_seconds=meta.get("model_seconds", 0.0) + audit.model_seconds)  # fmt: skip
+                   model_seconds=meta.get("model_seconds", 0.0) + audit.scorer.model_seconds)  # fmt: skip
     return conclude(store)
 
 

@@ -92,22 +92,32 @@ def training_curves(folder: Path) -> dict[str, list[float]]:
 BACKENDS = ("world", "hf")
 
 
-def load_auditor(spec: str, prompts: str | None = None, **options: object) -> VLMAuditor:
-    """The auditor a ``kind:name`` string names.
-
-    ``world:NAME`` is a zoo auditor (``world:baseline``); its card says which prompt set it
-    was trained for, used unless ``prompts`` is given. ``hf:PATH`` defaults to ``auditdm``.
-    """
+def auditor_folder(spec: str) -> Path:
+    """The model folder of an auditor: ``world:NAME`` (a zoo auditor), ``hf:PATH``, or a bare
+    path to a folder (a GRPO checkpoint, say)."""
     kind, sep, name = spec.partition(":")
+    if not sep and Path(spec).is_dir():
+        return Path(spec)
     if not sep or kind not in BACKENDS or not name:
-        raise UserError(f"unknown auditor {spec!r}: expected one of " + ", ".join(f"{k}:NAME" for k in BACKENDS))
+        raise UserError(f"unknown auditor {spec!r}: expected one of " + ", ".join(f"{k}:NAME" for k in BACKENDS)
+                        + ", or a model folder")  # fmt: skip
     if kind == "world":
         from auditdm.world.zoo.zoo import find_model
 
         model = find_model(name)
         if model.role != "auditor":
             raise UserError(f"world:{name} is a {model.role} model, not an auditor")
-        path, default = str(model.path), str(model.card.get("prompts", "auditdm"))
-    else:
-        path, default = name, "auditdm"
-    return VLMAuditor(path, name=spec, prompts=prompts or default, **options)  # type: ignore[arg-type]
+        return model.path
+    return Path(name)
+
+
+def load_auditor(spec: str, prompts: str | None = None, **options: object) -> VLMAuditor:
+    """The auditor a ``kind:name`` string (or a folder) names.
+
+    The prompt set is ``prompts`` if given, else the one the folder's ``auditdm.json`` card
+    says it was trained for (``world:baseline``: baseline), else ``auditdm``.
+    """
+    folder = auditor_folder(spec)
+    card = folder / "auditdm.json"
+    default = json.loads(card.read_text()).get("prompts") if card.is_file() else None
+    return VLMAuditor(str(folder), name=spec, prompts=prompts or default or "auditdm", **options)  # type: ignore[arg-type]

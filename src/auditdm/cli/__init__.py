@@ -20,6 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the whole command line."""
     from auditdm.cli.runs import add_run_commands
+    from auditdm.cli.train import add_train_auditor
     from auditdm.cli.world import add_world
 
     parser = argparse.ArgumentParser(
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_commands(commands)
+    add_train_auditor(commands)
     add_world(commands)
     return parser
 

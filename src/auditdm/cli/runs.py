@@ -80,7 +80,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _csv(text: str) -> list[str]:
+def comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -90,9 +90,9 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")  # fmt: skip
     parser.add_argument("--prompts", choices=("auditdm", "baseline"), help="the auditor's prompt set (default: "
                         "the one the auditor was trained for; auditdm for hf: auditors)")  # fmt: skip
-    parser.add_argument("--pairings", type=_csv, default=["question", "image", "both"], metavar="P,...",
+    parser.add_argument("--pairings", type=comma_list, default=["question", "image", "both"], metavar="P,...",
                         help="question = (Q*, I), image = (Q, I*), both = (Q*, I*) (default: all three)")
-    parser.add_argument("--synthesis", type=_csv, default=["caption", "edit"], metavar="S,...",
+    parser.add_argument("--synthesis", type=comma_list, default=["caption", "edit"], metavar="S,...",
                         help="how new images are made: caption (generator G), edit (editor E) (default: both)")
     parser.add_argument("--images", help="a folder of images to audit on (default: world images)")
     parser.add_argument("--image-count", type=int, default=40, help="world images to use (default: %(default)s)")
@@ -121,7 +121,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     )  # fmt: skip
     audit.add_argument("--target", default="world:target", help="model to audit: world:NAME or hf:PATH "
                        "(default: %(default)s)")  # fmt: skip
-    audit.add_argument("--references", type=_csv, metavar="A,B,...", help="reference models, comma-separated "
+    audit.add_argument("--references", type=comma_list, metavar="A,B,...", help="reference models, comma-separated "
                        "(default: every world reference); one reference = model-comparison mode")  # fmt: skip
     audit.add_argument("--quorum", type=int, help="references that must agree for a consensus (default: all)")
     _probe_options(audit)

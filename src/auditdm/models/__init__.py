@@ -29,11 +29,17 @@ class Answerer(Protocol):
 BACKENDS = ("world", "hf")
 
 
-def load_answerer(spec: str, **options: object) -> Answerer:
-    """The answerer a ``kind:name`` string names; ``options`` go to the backend."""
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``kind:name`` split in two, or a clear error for a string that names no backend."""
     kind, sep, name = spec.partition(":")
     if not sep or kind not in BACKENDS or not name:
         raise UserError(f"unknown model {spec!r}: expected one of " + ", ".join(f"{k}:NAME" for k in BACKENDS))
+    return kind, name
+
+
+def load_answerer(spec: str, **options: object) -> Answerer:
+    """The answerer a ``kind:name`` string names; ``options`` go to the backend."""
+    kind, name = parse_spec(spec)
     from auditdm.models.hf import HFAnswerer
 
     if kind == "world":

@@ -1,0 +1,272 @@
+"""Train the auditor with GRPO (SPEC section 2): the reward of a probe is its audit score.
+
+Leaves out on purpose: generation with vLLM and multi-GPU training (TRL's own flags do both)
+and the paper's batch of 256 (ours is set for two CPU cores). What it keeps: for each image
+a group of G probes sampled across the enabled paths; the reward of each is the audit's
+score s (the target against the references' consensus, through the same ``Scorer`` as the
+audit), plus an optional novelty bonus; advantages normalised within the group (TRL's
+``scale_rewards="group"``); only the auditor is updated, through TRL's ``GRPOTrainer``.
+
+Each path gives a probe directly: a question (Q*, I); a caption that regenerates the image,
+asked the image's original question (Q, I*); an edit command, likewise (Q, I*).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auditdm.auditor import PROMPTS
+from auditdm.errors import UserError
+from auditdm.records import Picture, Probe, Task
+from auditdm.scoring import Scorer
+from auditdm.synth import Synthesizer, SynthesisError
+
+SETTINGS = "settings.json"
+CURVES = "curves.jsonl"
+CARD = "auditdm.json"
+
+
+@dataclass(frozen=True)
+class GRPOSettings:
+    """Everything a training run depends on; saved beside it so that a resume repeats it."""
+
+    auditor: str = "world:baseline"
+    target: str = "world:target"
+    references: tuple[str, ...] = ()  # empty: every world reference
+    quorum: int | None = None
+    judge: str = "exact"
+    tasks: tuple[Task, ...] = ("question", "caption", "edit")  # the enabled paths
+    prompts: str = "auditdm"
+    images: int = 512  # world training images (a stream apart from the audit's)
+    group_size: int = 8  # G: probes sampled per image and path
+    batch_size: int = 32  # probes per step (completions, as TRL counts them)
+    steps: int = 300
+    lr: float = 2e-5
+    min_lr_ratio: float = 1 / 3  # the paper: 3e-6 decaying to 1e-6
+    warmup_fraction: float = 0.1
+    kl: float = 0.0  # GRPO's beta
+    novelty: float = 0.5  # bonus for flagged probes unlike recent flagged ones; 0 turns it off
+    memory: int = 256  # recent flagged probes the novelty is measured against
+    save_every: int = 100
+    temperature: float = 1.0
+    lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size % self.group_size:
+            raise UserError(f"--batch-size {self.batch_size} must be a multiple of --group-size {self.group_size}")
+        unknown = [t for t in self.tasks if t not in ("question", "caption", "edit")]
+        if unknown or not self.tasks:
+            raise UserError(f"unknown path {', '.join(unknown) or '(none given)'} (choose from question, caption, edit)")
+        if self.prompts not in PROMPTS:
+            raise UserError(f"unknown prompt set {self.prompts!r} (have: {', '.join(PROMPTS)})")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GRPOSettings:
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion (a chat message list, or plain text)."""
+    if isinstance(completion, list):
+        return " ".join(str(m.get("content") or "") for m in completion if m.get("role") == "assistant").strip()
+    return str(completion).strip()
+
+
+class AuditReward:
+    """The reward function: each completion becomes a probe and earns its audit score s.
+
+    With ``novelty`` > 0 a flagged probe earns ``novelty * (1 - similarity)`` more, where the
+    similarity is its highest cosine similarity (MiniLM) to the last ``memory`` flagged
+    probes: the same failure found again earns less. Unflagged probes earn nothing more.
+    """
+
+    __name__ = "audit_score"  # TRL logs rewards under their function's name
+
+    def __init__(self, scorer: Scorer, synthesizer: Synthesizer, novelty: float, memory: int,
+                 curves: Path | None = None) -> None:  # fmt: skip
+        self.scorer, self.synthesizer, self.novelty = scorer, synthesizer, novelty
+        self.recent: deque[np.ndarray] = deque(maxlen=memory)
+        self.curves = curves
+
+    def probes(self, texts: Sequence[str], tasks: Sequence[str], images: Sequence[Any], scenes: Sequence[str],
+               questions: Sequence[str]) -> list[Probe]:  # fmt: skip
+        """The probes the completions stand for, synthesised (failed ones carry their error)."""
+        from auditdm.world.scene import Scene
+
+        made = []
+        for i, (text, task, image, scene, question) in enumerate(zip(texts, tasks, images, scenes, questions)):
+            picture = Picture(image.convert("RGB"), Scene.from_dict(json.loads(scene)) if scene else None)
+            probe = Probe(i, 0, "question" if task == "question" else "image", None if task == "question" else task,  # type: ignore[arg-type]
+                          parent_image="", seed=0, picture=picture, question=question)  # fmt: skip
+            if not text:
+                probe.error = f"invalid {task}: the auditor wrote nothing"
+            elif task == "question":
+                probe.question = text
+            else:
+                probe.instruction = text
+                try:
+                    probe.picture = (self.synthesizer.generate(text, seed=0) if task == "caption"
+                                     else self.synthesizer.edit(picture, text, seed=0))  # fmt: skip
+                except SynthesisError as error:
+                    probe.error, probe.picture = f"invalid {task}: {error}", None
+            made.append(probe)
+        return made
+
+    def __call__(self, prompts: list[Any], completions: list[Any], task: list[str], image: list[Any],
+                 scene: list[str], question: list[str], trainer_state: Any = None, **_: Any) -> list[float]:  # fmt: skip
+        texts = [completion_text(c) for c in completions]
+        probes = self.probes(texts, task, image, scene, question)
+        self.scorer.score(probes)
+        scores = [float(p.score) for p in probes]
+        flagged = [i for i, p in enumerate(probes) if p.score]
+        bonus = self._novelty([texts[i] for i in flagged]) if self.novelty and flagged else []
+        rewards = list(scores)
+        for i, extra in zip(flagged, bonus):
+            rewards[i] += self.novelty * extra
+        self._log(trainer_state, probes, texts, rewards)
+        return rewards
+
+    def _novelty(self, texts: list[str]) -> list[float]:
+        from auditdm.findings import embed
+
+        vectors = embed(texts)
+        novelty = []
+        for vector in vectors:  # each against the memory as it stands, then remembered
+            similarity = max((float(vector @ old) for old in self.recent), default=0.0)
+            novelty.append(max(0.0, 1.0 - similarity))
+            self.recent.append(vector)
+        return novelty
+
+    def _log(self, state: Any, probes: list[Probe], texts: list[str], rewards: list[float]) -> None:
+        if self.curves is None:
+            return
+        flagged = [t for t, p in zip(texts, probes) if p.score]
+        row = {
+            "step": int(getattr(state, "global_step", 0)) + 1,
+            "reward": float(np.mean(rewards)),
+            "flag_rate": len(flagged) / len(probes),
+            "validity": sum(p.error is None for p in probes) / len(probes),
+            "diversity": len(set(flagged)) / len(flagged) if flagged else 0.0,  # distinct among flagged
+        }
+        with self.curves.open("a") as file:
+            file.write(json.dumps(row) + "\n")
+
+
+def training_rows(settings: GRPOSettings) -> list[dict[str, Any]]:
+    """One row per training image and enabled path: the prompt, the image, and what a probe
+    needs (the image's scene and original question), shuffled reproducibly."""
+    from auditdm.sources import world_images
+
+    rows = []
+    for source in world_images(settings.images, seed=100_000 + settings.seed):
+        scene = json.dumps(source.picture.scene.to_dict()) if source.picture.scene else ""
+        for task in settings.tasks:
+            rows.append({"prompt": [{"role": "user", "content": PROMPTS[settings.prompts][task]}],
+                         "image": source.picture.image, "task": task, "scene": scene,
+                         "question": source.question or ""})  # fmt: skip
+    order = np.random.default_rng(settings.seed).permutation(len(rows))
+    return [rows[i] for i in order]
+
+
+def read_curves(out: Path, upto: int | None = None) -> dict[str, list[float]]:
+    """The logged training curves by name (the report plots them), up to step ``upto``."""
+    path = out / CURVES
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    rows = [r for r in rows if upto is None or r["step"] <= upto]
+    names = [k for k in (rows[0] if rows else {}) if k != "step"]
+    return {name: [r[name] for r in rows] for name in names}
+
+
+def write_card(folder: Path, settings: GRPOSettings, curves: dict[str, list[float]], step: int) -> None:
+    """The card that makes a folder load as an auditor, with its prompts and curves."""
+    card = {"role": "auditor", "prompts": settings.prompts, "task": "audit", "grpo_step": step,
+            "grpo": dataclasses.asdict(settings), "curves": {f"GRPO {k}": v for k, v in curves.items()}}  # fmt: skip
+    (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")
+
+
+def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final: Path | None = None,
+                  progress: bool = True) -> Path:  # fmt: skip
+    """Train an auditor into ``out`` (checkpoints every ``save_every`` steps, curves.jsonl);
+    with ``resume``, continue from the last checkpoint there. Returns the final auditor's
+    folder (``final``, else ``out/final``), loadable as ``--auditor hf:FOLDER``."""
+    from datasets import Dataset
+    from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from auditdm.auditor import auditor_folder
+    from auditdm.scoring import load_scorer
+    from auditdm.synth import load_synthesizer
+
+    settings = _settings_for(settings, out, resume)
+    checkpoint = _last_checkpoint(out) if resume else None
+    if checkpoint is not None:  # curves logged after the checkpoint are redone by the resumed run
+        kept = [line for line in (out / CURVES).read_text().splitlines() if json.loads(line)["step"] <= checkpoint[1]]
+        (out / CURVES).write_text("".join(line + "\n" for line in kept))
+    folder = auditor_folder(settings.auditor)
+    scorer = load_scorer(settings.target, settings.references, settings.judge, settings.quorum)
+    reward = AuditReward(scorer, load_synthesizer("world"), settings.novelty, settings.memory, out / CURVES)
+    model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+    processor = AutoProcessor.from_pretrained(folder, local_files_only=True, backend="pil")
+    config = GRPOConfig(
+        output_dir=str(out), use_cpu=True, bf16=False, gradient_checkpointing=False, use_vllm=False,
+        per_device_train_batch_size=settings.batch_size, num_generations=settings.group_size,
+        max_completion_length=96, temperature=settings.temperature, beta=settings.kl, learning_rate=settings.lr,
+        lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_ratio},
+        warmup_steps=settings.warmup_fraction, max_steps=settings.steps, save_strategy="steps",
+        save_steps=settings.save_every, logging_steps=10, report_to=[], seed=settings.seed,
+        scale_rewards="group", disable_tqdm=not progress, dataloader_num_workers=0,
+    )  # fmt: skip
+    peft_config = None
+    if settings.lora_rank:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, target_modules="all-linear")
+
+    class Cards(TrainerCallback):  # type: ignore[misc]
+        """Makes every checkpoint a loadable auditor: the card with its prompts and curves."""
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            step = state.global_step
+            write_card(out / f"checkpoint-{step}", settings, read_curves(out, step), step)
+
+    rewards: list[Any] = [reward]  # a callable object, as TRL's reward functions may be
+    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=config, processing_class=processor,
+                          train_dataset=Dataset.from_list(training_rows(settings)), peft_config=peft_config,
+                          callbacks=[Cards()])  # fmt: skip
+    trainer.train(resume_from_checkpoint=str(checkpoint[0]) if checkpoint else None)
+    final = final or out / "final"
+    trained: Any = trainer.model
+    if settings.lora_rank:
+        trained = trained.merge_and_unload()
+    trained.save_pretrained(final, safe_serialization=True)
+    processor.save_pretrained(final)
+    write_card(final, settings, read_curves(out), settings.steps)
+    return final
+
+
+def _settings_for(settings: GRPOSettings, out: Path, resume: bool) -> GRPOSettings:
+    saved = out / SETTINGS
+    if resume:
+        if not saved.is_file():
+            raise UserError(f"{out}: no auditor training to resume here (no {SETTINGS})")
+        return GRPOSettings.from_dict(json.loads(saved.read_text()))
+    if saved.exists():
+        raise UserError(f"{out} already holds an auditor training: resume it with --resume, or pick another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
+    return settings
+
+
+def _last_checkpoint(out: Path) -> tuple[Path, int] | None:
+    steps = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit())
+    return (steps[-1][1], steps[-1][0]) if steps else None

@@ -1,0 +1,121 @@
+"""GRPO auditor training: the reward is the audit score, steps change the auditor, checkpoints
+load as auditors, a killed training resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from auditdm.auditor import load_auditor
+from auditdm.grpo import AuditReward, GRPOSettings, read_curves, train_auditor
+from auditdm.judge import load_judge, score
+from auditdm.models import load_answerer
+from auditdm.scoring import Scorer
+from auditdm.sources import world_images
+from auditdm.synth import WorldSynthesizer
+from auditdm.world.zoo.zoo import find_model
+
+# Model-comparison mode (one reference) flags often enough that groups disagree within a few steps.
+TINY = dict(steps=2, batch_size=8, group_size=4, images=4, save_every=1, references=("world:ref-a",))
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    """Model-comparison mode (one reference), where disagreements are plentiful."""
+    return Scorer(load_answerer("world:target"), [load_answerer("world:ref-a")], load_judge("exact"))
+
+
+def columns(n: int) -> dict[str, list]:
+    sources = world_images(n, seed=9)
+    return {"image": [s.picture.image for s in sources], "question": [s.question for s in sources],
+            "scene": [json.dumps(s.picture.scene.to_dict()) for s in sources]}  # fmt: skip
+
+
+def test_the_reward_is_the_audit_score(scorer) -> None:
+    cols = columns(12)
+    texts = ["what time does the clock show ?", "what number is on the sign ?", "how many circles are there ?",
+             "is it day or night ?"] * 3  # fmt: skip
+    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.0, memory=8)
+    rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols)
+    target = scorer.target.answer(cols["image"], texts)
+    reference = scorer.references[0].answer(cols["image"], texts)
+    assert rewards == [float(score(t, [r], scorer.judge).score) for t, r in zip(target, reference)]
+    assert 0 < sum(rewards) < 12  # some probes flagged, some not: the check means something
+
+
+def test_degenerate_outputs_earn_nothing_and_crash_nothing(scorer) -> None:
+    cols = columns(4)
+    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=8)
+    texts = ["", "make the moon purple", "a photo of a cat .", [{"role": "assistant", "content": "   "}]]
+    assert reward(prompts=[None] * 4, completions=texts, task=["question", "edit", "caption", "question"],
+                  **cols) == [0.0, 0.0, 0.0, 0.0]  # fmt: skip
+
+
+def test_novelty_pays_less_for_the_same_failure_again(scorer) -> None:
+    cols = columns(12)
+    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=8)
+    texts = ["what time does the clock show ?"] * 12
+    first = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols)
+    flagged = [r for r in first if r >= 1]
+    assert flagged and flagged[0] == pytest.approx(1.5) and all(r == pytest.approx(1.0) for r in flagged[1:])
+
+
+@pytest.mark.slow
+def test_a_step_changes_the_auditor_and_checkpoints_are_auditors(tmp_path) -> None:
+    final = train_auditor(GRPOSettings(**TINY), tmp_path / "run", progress=False)
+    before = load_file(find_model("baseline").path / "model.safetensors")
+    after = load_file(final / "model.safetensors")
+    assert any(not before[name].equal(after[name]) for name in before)
+    checkpoint = tmp_path / "run" / "checkpoint-1"
+    auditor = load_auditor(str(checkpoint))
+    assert auditor.prompts == "auditdm" and len(auditor.write([world_images(1)[0].picture.image], "question", 0)) == 1
+    assert set(read_curves(tmp_path / "run")) == {"reward", "flag_rate", "validity", "diversity"}
+    assert json.loads((final / "auditdm.json").read_text())["curves"]["GRPO reward"]
+
+
+@pytest.mark.slow
+def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "auditdm.cli", "train-auditor", "-o", str(out), "--steps", "6",
+               "--batch-size", "8", "--group-size", "4", "--images", "4", "--save-every", "2",
+               "--references", "world:ref-a"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoint-2" / "auditdm.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "final").exists(), "the kill should land before the end"
+    resumed = subprocess.run([sys.executable, "-m", "auditdm.cli", "train-auditor", "-o", str(out), "--resume"],
+                             env=env, capture_output=True, text=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    steps = [json.loads(line)["step"] for line in (out / "curves.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 7))  # every step logged once
+    assert (out / "final" / "model.safetensors").exists()
+
+
+def test_bad_settings_are_clear(tmp_path) -> None:
+    from auditdm.errors import UserError
+
+    with pytest.raises(UserError, match="multiple of --group-size"):
+        GRPOSettings(batch_size=10, group_size=4)
+    with pytest.raises(UserError, match="unknown path"):
+        GRPOSettings(tasks=("dance",))  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="no auditor training to resume"):
+        train_auditor(GRPOSettings(), tmp_path, resume=True)
+
+
+def test_curves_file_is_plain_jsonl(tmp_path: Path) -> None:
+    (tmp_path / "curves.jsonl").write_text('{"step": 1, "reward": 0.5}\n{"step": 2, "reward": 1.0}\n')
+    assert read_curves(tmp_path) == {"reward": [0.5, 1.0]} and read_curves(tmp_path, upto=1) == {"reward": [0.5]}
