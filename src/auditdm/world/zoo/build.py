@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import (
     CLIPImageProcessorPil,
     CLIPVisionConfig,
@@ -54,6 +54,17 @@ CHAT_TEMPLATE = (
 )
 TEMPLATE_WORDS = ("system", "user", "assistant", ":")
 
+# Numbers and times are spelled one character at a time ("53" -> "5" "##3", "3:30" -> "3"
+# "##:" "##3" "##0"): a model then reads a sign digit by digit and a clock hand by hand,
+# as a handful of frequent tokens instead of a hundred rare ones.
+CONTINUATION = "##"
+NUMBER_PIECES = tuple(f"{prefix}{c}" for prefix in ("", CONTINUATION) for c in "0123456789:")
+
+# Text model and projector start from N(0, 0.08), not Llama's 0.02: a narrow (128-wide)
+# model trained from scratch learns to route each question to its image token only with
+# the larger start (ref-a, 1,500 steps: 38 % -> 53 % held-out; 0.15 fell back to 36 %).
+TEXT_INIT_STD = 0.08
+
 
 @dataclass(frozen=True)
 class VLMSize:
@@ -80,18 +91,24 @@ class VLMSize:
 
 
 def build_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
-    """A lowercase word-level tokenizer over the specials, the chat template words and `words`.
+    """A lowercase tokenizer over the specials, the chat template words and `words`.
 
-    Ids follow first appearance in that order, so the same words always give the same
-    vocabulary. Words are lowercased; unknown words map to `<unk>`.
+    Words are whole tokens; anything with a digit is spelled with `NUMBER_PIECES` and
+    decodes back to one word. Ids follow first appearance in that order, so the same words
+    always give the same vocabulary. Unknown words map to `<unk>`.
     """
     vocab: dict[str, int] = {}
-    for word in [*SPECIAL_TOKENS.values(), *TEMPLATE_WORDS, *(w.lower() for w in words)]:
+    whole_words = (w.lower() for w in words if not any(c.isdigit() for c in w))
+    for word in [*SPECIAL_TOKENS.values(), *TEMPLATE_WORDS, *NUMBER_PIECES, *whole_words]:
         vocab.setdefault(word, len(vocab))
-    model = Tokenizer(models.WordLevel(vocab, unk_token=SPECIAL_TOKENS["unk"]))
+    model = Tokenizer(
+        models.WordPiece(vocab, unk_token=SPECIAL_TOKENS["unk"], continuing_subword_prefix=CONTINUATION)
+    )
     model.normalizer = normalizers.Lowercase()
     # Keep the matches, drop what lies between them (whitespace).
     model.pre_tokenizer = pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="removed", invert=True)
+    # Joins "##" pieces onto the piece before; everything else is joined with spaces.
+    model.decoder = decoders.WordPiece(prefix=CONTINUATION, cleanup=False)
     return PreTrainedTokenizerFast(
         tokenizer_object=model,
         pad_token=SPECIAL_TOKENS["pad"],
@@ -100,7 +117,7 @@ def build_tokenizer(words: Iterable[str]) -> PreTrainedTokenizerFast:
         eos_token=SPECIAL_TOKENS["eos"],
         extra_special_tokens={"image_token": SPECIAL_TOKENS["image"]},
         chat_template=CHAT_TEMPLATE,
-        # Decoding joins tokens with spaces; the clean-up would glue "?" onto the word before.
+        # The decoder already spaces words; the clean-up would glue "?" onto the word before.
         clean_up_tokenization_spaces=False,
     )
 
@@ -148,6 +165,7 @@ def build_model(size: VLMSize, tokenizer: PreTrainedTokenizerFast) -> LlavaForCo
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        initializer_range=TEXT_INIT_STD,
     )
     config = LlavaConfig(
         vision_config=vision,

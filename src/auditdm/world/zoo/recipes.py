@@ -38,6 +38,9 @@ class Recipe:
     # captions and edit commands under the auditor prompts (the auditor's warm start).
     task: str = "answer"
     prompts: str | None = None  # the auditor prompt set an audit uses with this model by default
+    # Then, as in LLaVA, the pretrained tower stays fixed while the projector and text model
+    # learn to answer: it already separates what every cell holds, and steps run ~2x faster.
+    freeze_vision: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -54,8 +57,10 @@ _LARGE = VLMSize(vision_hidden=192, vision_layers=4, vision_heads=6, text_hidden
                  text_heads=8, **_LOW_RES)  # fmt: skip
 _REFERENCE = VLMSize(vision_hidden=128, vision_layers=4, vision_heads=4, text_hidden=128, text_layers=2,
                      text_heads=4, **_HIGH_RES)  # fmt: skip
-# Rates above ~5e-4 leave these from-scratch transformers stuck at the answer prior.
-_TRAIN = TrainConfig(steps=2000, batch_size=16, lr=3e-4)
+# With the tower pretrained and frozen, and the text model started wide (build.TEXT_INIT_STD),
+# 1e-3 learns fastest (ref-a, 600 steps, 30 held-out questions per skill: 48 % at 1e-3
+# against 35 % at 3e-4 with the usual 0.02 start; 27 % at 1e-3 with it).
+_TRAIN = TrainConfig(steps=2500, batch_size=16, lr=1e-3)
 # The target's pretraining mix, like a generalist's: little counting and relationship data.
 _TARGET_MIX = {"counting": 0.3, "relationship": 0.3}
 
@@ -74,7 +79,7 @@ ZOO: tuple[Recipe, ...] = (
     # The untrained auditor (the paper's prompt-engineering baseline): supervised on valid
     # questions, captions and commands only, three per image; GRPO starts from it.
     Recipe("baseline", "auditor", "auditor warm start: valid world questions, captions and edit commands",
-           _REFERENCE, replace(_TRAIN, steps=1200, seed=31), turns=3, vision_pretrain_steps=500, task="audit",
+           _REFERENCE, replace(_TRAIN, steps=1200, lr=3e-4, seed=31), turns=3, vision_pretrain_steps=500, task="audit",
            prompts="baseline"),
 )  # fmt: skip
 
@@ -103,7 +108,7 @@ def override(recipe: Recipe, assignment: str) -> Recipe:
         if name not in SKILLS:
             raise UserError(f"--set {assignment}: unknown skill {name!r} (skills: {', '.join(SKILLS)})")
         return replace(recipe, weights={**recipe.weights, name: _coerce(1.0, raw, key)})
-    if key in ("turns", "vision_pretrain_steps", "vision_pretrain_lr"):
+    if key in ("turns", "vision_pretrain_steps", "vision_pretrain_lr", "freeze_vision"):
         return replace(recipe, **{key: _coerce(getattr(recipe, key), raw, key)})
     if group == "size":
         target: Any = recipe.size

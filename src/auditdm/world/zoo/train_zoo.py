@@ -44,6 +44,7 @@ def train_model(recipe: Recipe, out: Path, progress: bool = True) -> dict[str, o
     started = time.perf_counter()
     vision_losses = pretrain_vision(model, processor, recipe.vision_pretrain_steps, recipe.vision_pretrain_lr,
                                     recipe.train.seed, progress=progress, desc=recipe.name)  # fmt: skip
+    model.model.vision_tower.requires_grad_(not recipe.freeze_vision)
     losses = train_vlm(model, processor, training_batches(recipe), recipe.train, progress=progress,
                        desc=recipe.name)  # fmt: skip
     seconds = time.perf_counter() - started
