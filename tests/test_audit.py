@@ -177,8 +177,11 @@ def test_probes_cycle_over_images_then_kinds() -> None:
         sources = [SourceImage("a", Picture(None), "q?"), SourceImage("b", Picture(None))]  # type: ignore[arg-type]
 
     kinds = [(p.source, p.pairing, p.synthesis) for p in (plan_probe(Plan, i) for i in range(4))]  # type: ignore[arg-type]
-    # Image b has no original question, so (Q, I*) does not apply to it.
+    # Each image starts at another kind; image b has no original question, so (Q, I*) does not apply to it.
     assert kinds == [(0, "question", None), (1, "question", None), (0, "image", "edit"), (1, "question", None)]
+    Plan.sources = [SourceImage(name, Picture(None), "q?") for name in "abc"]  # type: ignore[arg-type]
+    first_pass = [(p.source, p.pairing) for p in (plan_probe(Plan, i) for i in range(3))]  # type: ignore[arg-type]
+    assert first_pass == [(0, "question"), (1, "image"), (2, "question")]  # one pass already mixes kinds
 
 
 def test_config_rejects_nonsense() -> None:

@@ -38,7 +38,7 @@ class AuditConfig:
 
     target: str = "world:target"
     references: tuple[str, ...] = ()  # empty: every reference of the world zoo
-    auditor: str = "world:baseline"
+    auditor: str = "world:auditor"  # GRPO-trained; world:baseline is the untrained baseline
     prompts: str | None = None  # prompt set; None: the auditor's own
     pairings: tuple[Pairing, ...] = PAIRINGS
     syntheses: tuple[Synthesis, ...] = SYNTHESES
@@ -136,14 +136,15 @@ def _combinations(config: AuditConfig, source: SourceImage) -> list[tuple[Pairin
 
 
 def plan_probe(audit: Audit, index: int) -> Probe:
-    """Probe ``index``: images in turn, and for each image its kinds of probe in turn."""
+    """Probe ``index``: images in turn; each image's kinds of probe in turn, starting at a
+    different kind for each image, so that a single pass over the images mixes every kind."""
     count = len(audit.sources)
     source = audit.sources[index % count]
     kinds = _combinations(audit.config, source)
     if not kinds:
         raise UserError(f"{source.name}: none of the pairings {', '.join(audit.config.pairings)} applies "
                         "to an image without an original question; include 'question' or 'both'")  # fmt: skip
-    pairing, synthesis = kinds[(index // count) % len(kinds)]
+    pairing, synthesis = kinds[(index // count + index % count) % len(kinds)]
     return Probe(index, index % count, pairing, synthesis, parent_image="", seed=_seed(audit.config.seed, "probe", index),
                  picture=source.picture, question=source.question if pairing == "image" else None)  # fmt: skip
 

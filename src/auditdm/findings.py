@@ -26,7 +26,7 @@ from auditdm.records import Category
 # Mean cosine distance (question and answer) at which two probes stop being the same kind.
 # With MiniLM, "how many circles are there ?" / "how many diamonds are there ?" are 0.55
 # apart and "2" / "3" about 0.1; "what color is the circle ?" is 0.45 from the first, and
-# "red" about 0.7 from "2". On a 300-probe world audit, 0.4 / 0.45 / 0.5 / 0.55 / 0.6 gave
+# "red" about 0.7 from "2". On a 300-probe world audit (first zoo), 0.4 / 0.45 / 0.5 / 0.55 / 0.6 gave
 # 12 / 11 / 11 / 9 / 7 categories with purity 0.82 / 0.84 / 0.86 / 0.81 / 0.81.
 DISTANCE = 0.5
 MIN_SIZE = 2  # smaller clusters are pooled as "other"

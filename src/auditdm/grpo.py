@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,14 +49,14 @@ class GRPOSettings:
     images: int = 512  # world training images (a stream apart from the audit's)
     group_size: int = 8  # G: probes sampled per image and path
     batch_size: int = 32  # probes per step (completions, as TRL counts them)
-    steps: int = 300
-    lr: float = 2e-5
+    steps: int = 1200
+    lr: float = 1e-4  # the paper's 3e-6 is for a 4B model; a 1 M model moves at this rate
     min_lr_ratio: float = 1 / 3  # the paper: 3e-6 decaying to 1e-6
     warmup_fraction: float = 0.1
     kl: float = 0.0  # GRPO's beta
     novelty: float = 0.5  # bonus for flagged probes unlike recent flagged ones; 0 turns it off
     memory: int = 256  # recent flagged probes the novelty is measured against
-    save_every: int = 100
+    save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)
     seed: int = 0
@@ -187,10 +188,11 @@ def read_curves(out: Path, upto: int | None = None) -> dict[str, list[float]]:
     return {name: [r[name] for r in rows] for name in names}
 
 
-def write_card(folder: Path, settings: GRPOSettings, curves: dict[str, list[float]], step: int) -> None:
+def write_card(folder: Path, settings: GRPOSettings, curves: dict[str, list[float]], step: int,
+               **extra: Any) -> None:  # fmt: skip
     """The card that makes a folder load as an auditor, with its prompts and curves."""
     card = {"role": "auditor", "prompts": settings.prompts, "task": "audit", "grpo_step": step,
-            "grpo": dataclasses.asdict(settings), "curves": {f"GRPO {k}": v for k, v in curves.items()}}  # fmt: skip
+            "grpo": dataclasses.asdict(settings), "curves": {f"GRPO {k}": v for k, v in curves.items()}, **extra}  # fmt: skip
     (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")
 
 
@@ -243,14 +245,17 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=config, processing_class=processor,
                           train_dataset=Dataset.from_list(training_rows(settings)), peft_config=peft_config,
                           callbacks=[Cards()])  # fmt: skip
+    started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint[0]) if checkpoint else None)
+    seconds = time.perf_counter() - started
     final = final or out / "final"
     trained: Any = trainer.model
     if settings.lora_rank:
         trained = trained.merge_and_unload()
     trained.save_pretrained(final, safe_serialization=True)
     processor.save_pretrained(final)
-    write_card(final, settings, read_curves(out), settings.steps)
+    # A resumed run counts only its own time.
+    write_card(final, settings, read_curves(out), settings.steps, train_seconds=round(seconds, 1))
     return final
 
 

@@ -86,8 +86,8 @@ def comma_list(text: str) -> list[str]:
 
 def _probe_options(parser: argparse.ArgumentParser) -> None:
     """What decides the probes: the auditor, the images, how many, how answers are judged."""
-    parser.add_argument("--auditor", default="world:baseline", help="the auditor: world:NAME or hf:PATH "
-                        "(default: %(default)s)")  # fmt: skip
+    parser.add_argument("--auditor", default="world:auditor", help="the auditor: world:NAME, hf:PATH or a "
+                        "folder; world:baseline is the untrained baseline (default: %(default)s, GRPO-trained)")  # fmt: skip
     parser.add_argument("--prompts", choices=("auditdm", "baseline"), help="the auditor's prompt set (default: "
                         "the one the auditor was trained for; auditdm for hf: auditors)")  # fmt: skip
     parser.add_argument("--pairings", type=comma_list, default=["question", "image", "both"], metavar="P,...",
@@ -117,7 +117,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
         "target disagrees with the references' consensus is flagged; the failures are grouped into named "
         "categories. Writes a run directory (SQLite store, images, summary.json, report.html); on world images "
         "the oracle verifies what was flagged. With no options: world:target against the world references, "
-        "with the baseline auditor, on 40 world images.",
+        "with the GRPO-trained world auditor, on 40 world images.",
     )  # fmt: skip
     audit.add_argument("--target", default="world:target", help="model to audit: world:NAME or hf:PATH "
                        "(default: %(default)s)")  # fmt: skip

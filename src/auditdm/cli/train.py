@@ -45,15 +45,15 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     train.add_argument("--images", type=int, default=512, help="world training images (default: %(default)s)")
     train.add_argument("--group-size", type=int, default=8, help="G, probes per image and path (default: %(default)s)")
     train.add_argument("--batch-size", type=int, default=32, help="probes per step (default: %(default)s)")
-    train.add_argument("--steps", type=int, default=300, help="(default: %(default)s)")
-    train.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default: %(default)s)")
+    train.add_argument("--steps", type=int, default=1200, help="(default: %(default)s)")
+    train.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default: %(default)s)")
     train.add_argument("--min-lr-ratio", type=float, default=1 / 3, help="cosine floor, as a share of --lr "
                        "(default: 1/3, the paper's 1e-6 of 3e-6)")  # fmt: skip
     train.add_argument("--warmup", type=float, default=0.1, help="warm-up share of the steps (default: %(default)s)")
     train.add_argument("--kl", type=float, default=0.0, help="KL coefficient beta (default: %(default)s)")
     train.add_argument("--novelty", type=float, default=0.5, help="novelty bonus weight; 0 turns it off "
                        "(default: %(default)s)")  # fmt: skip
-    train.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default: %(default)s)")
+    train.add_argument("--save-every", type=int, default=300, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: %(default)s)")
     train.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank instead of all "
                        "weights (for large hf: auditors; default: off)")  # fmt: skip
