@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from auditdm.world.zoo.evaluate import evaluate_zoo, format_table
 from auditdm.world.zoo.zoo import list_zoo, zoo_dir

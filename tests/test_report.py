@@ -13,7 +13,6 @@ import pytest
 from auditdm.audit import conclude
 from auditdm.records import OracleCheck, Picture, Probe, SourceImage
 from auditdm.store import RunStore
-from auditdm.world.render import render
 from auditdm.world.synth import generate
 
 pytestmark = pytest.mark.slow

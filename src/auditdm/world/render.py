@@ -17,7 +17,6 @@ from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from auditdm.errors import UserError
 from auditdm.world.scene import (
-    CELLS,
     CLUTTER_LEVELS,
     COLORS,
     Arrow,
