@@ -153,7 +153,7 @@ def test_a_model_without_chat_template_is_named(tmp_path) -> None:
     tokenizer.pop("chat_template", None)
     (model / "tokenizer_config.json").write_text(json.dumps(tokenizer))
     result = audit("--target", f"hf:{model}")
-    assert result.returncode == 2 and f"model folder {model} has no chat template" in result.stderr
+    assert result.returncode == 2 and f"model {model} has no chat template" in result.stderr
 
 
 @pytest.mark.slow

@@ -52,6 +52,8 @@ class AuditConfig:
     seed: int = 0
     batch_size: int = 50  # probes per committed batch
     weak_skill_questions: int = 100  # per skill, to find the target's weak skills (world models only)
+    device: str = "cpu"  # where every model runs ("cuda:0", ...)
+    dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
 
     def __post_init__(self) -> None:
         if self.probes < 1 or self.batch_size < 1 or self.image_count < 1:
@@ -106,9 +108,10 @@ def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Scorer, Synt
     """Load every model the audit needs (first errors first: a bad name fails in seconds);
     the config comes back with its references named."""
     synthesizer = load_synthesizer(config.synthesizer)
-    scorer = load_scorer(config.target, config.references, config.judge, config.quorum)
+    placement = {"device": config.device, "dtype": config.dtype}
+    scorer = load_scorer(config.target, config.references, config.judge, config.quorum, **placement)
     config = dataclasses.replace(config, references=tuple(r.name for r in scorer.references))
-    auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature)
+    auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, **placement)
     return config, (auditor, scorer, synthesizer)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from auditdm.errors import UserError
 from auditdm.records import Task
@@ -63,13 +63,13 @@ class VLMAuditor:
     """A transformers VLM prompted with the paper's instructions, sampling at ``temperature``."""
 
     def __init__(self, path: str, *, name: str, prompts: str, temperature: float = 1.0,
-                 batch_size: int = 32, progress: bool = False) -> None:  # fmt: skip
+                 **options: Any) -> None:  # fmt: skip
         from auditdm.models.hf import HFAnswerer
 
         if prompts not in PROMPTS:
             raise UserError(f"unknown prompt set {prompts!r} (have: {', '.join(PROMPTS)})")
         self.name, self.prompts, self.temperature = name, prompts, temperature
-        self.model = HFAnswerer(path, name=name, batch_size=batch_size, progress=progress)
+        self.model = HFAnswerer(path, name=name, **options)  # device, dtype, batch_size, progress
         self.curves = training_curves(Path(path))
 
     def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:

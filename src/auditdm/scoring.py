@@ -65,12 +65,12 @@ def resolve_references(target: str, references: Sequence[str]) -> tuple[str, ...
     return tuple(f"world:{m.name}" for m in list_zoo() if m.role == "reference")
 
 
-def load_scorer(target: str, references: Sequence[str], judge: str, quorum: int | None) -> Scorer:
+def load_scorer(target: str, references: Sequence[str], judge: str, quorum: int | None, **options: object) -> Scorer:
     """Load the judge, the target and the references (none given: the world's), first errors
-    first; each answerer's ``name`` is its spec."""
+    first; each answerer's ``name`` is its spec; ``options`` (device, dtype) go to every model."""
     loaded_judge = load_judge(judge)
-    loaded_target = load_answerer(target)
+    loaded_target = load_answerer(target, **options)
     references = resolve_references(target, references)
     if quorum is not None and not 1 <= quorum <= len(references):
         raise UserError(f"--quorum {quorum}: must be between 1 and the {len(references)} references")
-    return Scorer(loaded_target, [load_answerer(spec) for spec in references], loaded_judge, quorum)
+    return Scorer(loaded_target, [load_answerer(spec, **options) for spec in references], loaded_judge, quorum)

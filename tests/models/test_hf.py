@@ -100,3 +100,12 @@ def test_folder_without_chat_template(trained: tuple[Path, list[float]], tmp_pat
     save_vlm(build_model(TINY, tokenizer), processor, tmp_path)
     with pytest.raises(ModelLoadError, match="chat template"):
         HFAnswerer(tmp_path)
+
+
+def test_hub_ids_and_folders_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no network here: a hub id fails to load, clearly
+    with pytest.raises(ModelLoadError, match="cannot load AutoProcessor from some-org/some-vlm"):
+        HFAnswerer("some-org/some-vlm")
+    for missing in ("/no/such/folder", "./nope", "a/b/c"):  # paths, not hub ids
+        with pytest.raises(ModelLoadError, match="does not exist"):
+            HFAnswerer(missing)

@@ -22,7 +22,7 @@ def _config(args: argparse.Namespace, **fixed: Any) -> Any:
         auditor=args.auditor, prompts=args.prompts, pairings=tuple(args.pairings), syntheses=tuple(args.synthesis),
         images=args.images, image_count=args.image_count, probes=args.probes, judge=args.judge,
         temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
-        weak_skill_questions=args.weak_skill_questions, **fixed,
+        weak_skill_questions=args.weak_skill_questions, device=args.device, dtype=args.dtype, **fixed,
     )  # fmt: skip
 
 
@@ -106,6 +106,8 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")  # fmt: skip
     parser.add_argument("--weak-skill-questions", type=int, default=100, help="held-out questions per skill for "
                         "finding the target's weak skills, world models only (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="where the models run: cpu, cuda:0, ... (default: %(default)s)")
+    parser.add_argument("--dtype", help="model dtype, e.g. bfloat16 (default: as saved)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 

@@ -30,13 +30,13 @@ def chat(question: str, answer: str | None = None) -> list[dict[str, Any]]:
 
 
 class HFAnswerer:
-    """Answers with greedy decoding from a transformers model folder, offline; `generate`
-    also samples free text (the auditor's questions, captions and commands).
+    """Answers with greedy decoding from a transformers model; `generate` also samples free
+    text (the auditor's questions, captions and commands).
 
-    The folder must hold a processor with a chat template and safetensors weights that
-    `AutoModelForImageTextToText` loads. `dtype=None` keeps the dtype the weights were
-    saved in. Questions are answered `batch_size` at a time, left-padded; `progress` shows
-    a bar over the batches.
+    ``path`` is a local folder (loaded offline) or a hub id, holding a processor with a chat
+    template and safetensors weights that `AutoModelForImageTextToText` loads. `dtype=None`
+    keeps the dtype the weights were saved in; `device` is any torch device ("cuda:0").
+    Questions are answered `batch_size` at a time, left-padded; `progress` shows a bar.
     """
 
     def __init__(
@@ -50,17 +50,15 @@ class HFAnswerer:
         max_new_tokens: int = 8,
         progress: bool = False,
     ) -> None:
-        folder = Path(path)
-        self.name = name or f"hf:{folder}"
+        self.name = name or f"hf:{path}"
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.progress = progress
-        if not folder.is_dir():
-            raise ModelLoadError(f"model folder {folder} does not exist")
-        self.processor = _load(AutoProcessor, folder, backend="pil")
+        source = _source(path)
+        self.processor = _load(AutoProcessor, source, backend="pil")
         if getattr(self.processor, "chat_template", None) is None:
-            raise ModelLoadError(f"model folder {folder} has no chat template")
-        self.model = _load(AutoModelForImageTextToText, folder, dtype=dtype, use_safetensors=True)
+            raise ModelLoadError(f"model {source} has no chat template")
+        self.model = _load(AutoModelForImageTextToText, source, dtype=dtype, use_safetensors=True)
         self.model.to(device).eval()
 
     def answer(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
@@ -116,9 +114,21 @@ class HFAnswerer:
         return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
-def _load(auto_class: Any, folder: Path, **kwargs: Any) -> Any:
-    """`auto_class.from_pretrained(folder)` from local files only, failures as ModelLoadError."""
+def _source(path: str | Path) -> Path | str:
+    """A local folder, or a hub id ("org/name": neither absolute nor relative-looking)."""
+    folder = Path(path)
+    if folder.is_dir():
+        return folder
+    text = str(path)
+    if text.startswith(("/", ".", "~")) or text.count("/") != 1:
+        raise ModelLoadError(f"model folder {folder} does not exist")
+    return text
+
+
+def _load(auto_class: Any, source: Path | str, **kwargs: Any) -> Any:
+    """`auto_class.from_pretrained(source)`, a folder from local files only (a hub id may
+    download unless HF_HUB_OFFLINE is set), failures as ModelLoadError."""
     try:
-        return auto_class.from_pretrained(folder, local_files_only=True, **kwargs)
+        return auto_class.from_pretrained(source, local_files_only=isinstance(source, Path), **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ModelLoadError(f"cannot load {auto_class.__name__} from {folder}: {error}") from error
+        raise ModelLoadError(f"cannot load {auto_class.__name__} from {source}: {error}") from error
