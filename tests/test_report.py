@@ -97,3 +97,12 @@ def test_report_rebuilds_from_the_store_alone(run, tmp_path) -> None:
     (copy / "report.html").unlink()
     assert subprocess.run([sys.executable, "-m", "auditdm.cli", "report", str(copy)]).returncode == 0
     assert (copy / "report.html").read_text().count('class="category"') == 2
+
+
+def test_long_curves_are_drawn_as_moving_averages() -> None:
+    from auditdm.report.charts import line_chart
+
+    noisy = line_chart([0.0, 1.0] * 60)  # a 0/1 reward per step
+    assert (noisy.window, noisy.steps, noisy.high) == (2, 120, 0.5)  # the trend, not the noise
+    short = line_chart([1.0, 2.0, 3.0])
+    assert (short.window, short.low, short.high) == (1, 1.0, 3.0)

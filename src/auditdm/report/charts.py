@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 from dataclasses import dataclass
 
 
@@ -41,12 +42,21 @@ class LineChart:
     low: float
     high: float
     steps: int
+    window: int  # the moving average drawn, in points
 
 
-def line_chart(values: Sequence[float], width: float = 520, height: float = 140) -> LineChart:
-    """A polyline of ``values`` scaled into the box, with its range for the axis labels."""
+def line_chart(values: Sequence[float], width: float = 520, height: float = 140, points: int = 60) -> LineChart:
+    """A polyline of ``values`` scaled into the box, with its range for the axis labels.
+
+    Long per-step curves (GRPO rewards are 0 or 1 per probe) are drawn as a moving average
+    over about ``len(values) / points`` steps, so that the trend shows, not the noise.
+    """
+    steps = len(values)
+    window = max(1, steps // points)
+    totals = [0.0, *accumulate(values)]
+    values = [(totals[i + 1] - totals[max(0, i + 1 - window)]) / min(i + 1, window) for i in range(steps)]
     low, high = min(values), max(values)
     span = (high - low) or 1.0
     step = width / max(1, len(values) - 1)
-    points = " ".join(f"{i * step:.1f},{height - (v - low) / span * height:.1f}" for i, v in enumerate(values))
-    return LineChart(points, width, height, low, high, len(values))
+    polyline = " ".join(f"{i * step:.1f},{height - (v - low) / span * height:.1f}" for i, v in enumerate(values))
+    return LineChart(polyline, width, height, low, high, steps, window)
