@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from auditdm.embed import embed
 from auditdm.records import Category
 
 # Mean cosine distance (question and answer) at which two probes stop being the same kind.
@@ -32,14 +33,6 @@ DISTANCE = 0.5
 MIN_SIZE = 2  # smaller clusters are pooled as "other"
 EXAMPLES = 4
 OTHER = "other"
-
-
-def embed(texts: Sequence[str]) -> np.ndarray:
-    from auditdm.embed import sentence_model
-
-    vectors = sentence_model().encode(list(texts), batch_size=128, normalize_embeddings=True,
-                                      convert_to_numpy=True, show_progress_bar=False)  # fmt: skip
-    return np.asarray(vectors)
 
 
 def probe_vectors(probes: Sequence[dict[str, Any]]) -> np.ndarray:

@@ -138,7 +138,7 @@ class AuditReward:
         return rewards
 
     def _novelty(self, texts: list[str]) -> list[float]:
-        from auditdm.findings import embed
+        from auditdm.embed import embed
 
         vectors = embed(texts)
         novelty = []

@@ -71,7 +71,7 @@ class EmbeddingJudge:
         from auditdm.embed import sentence_model
 
         self.threshold = threshold
-        self._model = sentence_model()
+        sentence_model()  # load now: a missing model fails here, not mid-audit
         self._cache: dict[str, Any] = {}
 
     def same(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
@@ -89,9 +89,9 @@ class EmbeddingJudge:
             return
         if len(self._cache) + len(missing) > self._CACHE_LIMIT:
             self._cache.clear()
-        vectors = self._model.encode(missing, batch_size=128, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)  # fmt: skip
-        self._cache.update(zip(missing, vectors))
+        from auditdm.embed import embed
+
+        self._cache.update(zip(missing, embed(missing)))
 
 
 def _settled(a: str, b: str) -> bool | None:

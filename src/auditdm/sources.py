@@ -32,15 +32,31 @@ def world_images(count: int, seed: int = 0) -> list[SourceImage]:
     ]
 
 
+def read_picture(path: Path) -> Picture:
+    """The image at ``path`` as RGB, with its world scene when it is a world PNG.
+
+    Raises PIL's ``UnidentifiedImageError`` or ``OSError`` for a file that is no image.
+    """
+    from PIL import Image
+
+    from auditdm.world.render import SceneMissingError, scene_of
+
+    with Image.open(path) as opened:
+        opened.load()
+        try:
+            scene = scene_of(opened, str(path))
+        except SceneMissingError:
+            scene = None
+        return Picture(opened.convert("RGB"), scene)
+
+
 def folder_images(folder: Path) -> list[SourceImage]:
     """Every image in ``folder`` (not recursive), in name order.
 
     A file that is not a readable image is an error naming it: an audit should not quietly
     skip part of what it was given. World PNGs keep their scene and can be verified.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    from auditdm.world.render import SceneMissingError, scene_of
+    from PIL import UnidentifiedImageError
 
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
@@ -52,14 +68,7 @@ def folder_images(folder: Path) -> list[SourceImage]:
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise UserError(f"{path}: not an image file (expected one of {', '.join(IMAGE_SUFFIXES)})")
         try:
-            with Image.open(path) as opened:
-                opened.load()
-                try:
-                    scene = scene_of(opened, str(path))
-                except SceneMissingError:
-                    scene = None
-                image = opened.convert("RGB")
+            sources.append(SourceImage(path.name, read_picture(path)))
         except (UnidentifiedImageError, OSError) as error:
             raise UserError(f"{path}: not a readable image ({error})") from None
-        sources.append(SourceImage(path.name, Picture(image, scene)))
     return sources

@@ -151,16 +151,9 @@ class RunStore:
         return self.folder / "images" / address[:2] / f"{address}.png"
 
     def load_picture(self, address: str) -> Picture:
-        from PIL import Image
+        from auditdm.sources import read_picture
 
-        from auditdm.world.render import SceneMissingError, scene_of
-
-        with Image.open(self.image_path(address)) as opened:
-            try:
-                scene = scene_of(opened)
-            except SceneMissingError:
-                scene = None
-            return Picture(opened.convert("RGB"), scene)
+        return read_picture(self.image_path(address))
 
     def add_sources(self, sources: Sequence[SourceImage]) -> None:
         rows = [(i, s.name, self.put_image(s.picture), s.question, s.picture.scene is not None)
