@@ -35,6 +35,7 @@ def test_oracle_says_why_there_is_no_answer(tmp_path, capsys) -> None:
     [
         (["world", "render", "a photo of a cat", "-o", "x.png"], "expected a noun (circle, square"),
         (["world", "ask", "missing.png", "is it day or night"], "missing.png: no such file"),
+        (["world", "train", "--smoke", "--jobs", "0"], "--jobs 0: expected at least 1"),
     ],
 )
 def test_bad_input_is_one_clear_line_without_traceback(args, message) -> None:

@@ -13,6 +13,7 @@ from auditdm.world.oracle import SKILLS
 from auditdm.world.skills import benchmark
 from auditdm.world.zoo.evaluate import majority, weak_skills
 from auditdm.world.zoo.recipes import ZOO, select_recipes
+from auditdm.world.zoo.train_zoo import train_zoo
 from auditdm.world.zoo.zoo import SHIPPED_ZOO, list_zoo
 
 
@@ -38,6 +39,13 @@ def test_bad_recipe_overrides_are_clear(only, sets, message) -> None:
 def test_majority_and_weak_skills() -> None:
     assert majority([["red", "2"], ["Red", "3"], ["blue", "4"]]) == ["red", None]
     assert weak_skills({"color": 0.5, "clock": 0.8}, {"color": 0.9, "clock": 0.85}) == ["color"]
+
+
+def test_one_job_trains_in_this_process(tmp_path, capsys) -> None:
+    (recipe,) = select_recipes(["ref-a"], [], smoke_run=True)
+    (card,) = train_zoo([recipe], tmp_path, progress=False, jobs=1)
+    assert card["name"] == "ref-a" and (tmp_path / "ref-a" / "model.safetensors").exists()
+    assert "ref-a: " in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -56,8 +56,10 @@ def _world_train(args: argparse.Namespace) -> int:
     from auditdm.world.zoo.recipes import select_recipes
     from auditdm.world.zoo.train_zoo import train_zoo
 
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: expected at least 1")
     recipes = select_recipes(args.only, args.set, smoke_run=args.smoke, rename=args.name)
-    train_zoo(recipes, Path(args.out), progress=not args.quiet)
+    train_zoo(recipes, Path(args.out), progress=not args.quiet, jobs=args.jobs)
     return 0
 
 
@@ -133,6 +135,9 @@ def add_world(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
                        "size.image_size=96, size.text_layers=2, weights.clock=0.2 (repeatable)")  # fmt: skip
     train.add_argument("--name", help="save the (single) trained recipe under this name, e.g. a variant")
     train.add_argument("--smoke", action="store_true", help="a few steps per model, to check the pipeline")
+    train.add_argument("-j", "--jobs", type=int, default=2,
+                       help="models to train at once, sharing the cores (default: %(default)s; "
+                       "1 trains one after the other with every core)")  # fmt: skip
     train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_world_train)
 
