@@ -1,3 +1,4 @@
+import itertools
 import random
 
 import pytest
@@ -6,7 +7,7 @@ from auditdm.world.grammar import LEXICON
 from auditdm.world.oracle import SKILLS
 from auditdm.world.parse import ParseError, parse_caption, parse_edit, parse_question, tokenize
 from auditdm.world.sampling import random_scene, sample_caption, sample_edit
-from auditdm.world.skills import sample_example
+from auditdm.world.skills import dialogues, sample_example
 
 
 @pytest.mark.parametrize("skill", SKILLS)
@@ -70,3 +71,15 @@ def test_arbitrary_text_never_crashes() -> None:
                 parse(text)
             except ParseError:
                 pass
+
+
+def test_existence_and_count_questions_name_things_in_every_way() -> None:
+    rng = random.Random(3)
+    examples = [sample_example(rng, "hallucination") for _ in range(300)]
+    refs = [e.question.subject for e in examples]
+    for attribute in ("size", "color", "texture"):
+        assert any(getattr(ref, attribute) for ref in refs), attribute
+    assert any(ref.noun == "object" for ref in refs)
+    assert 120 < sum(e.answer == "yes" for e in examples) < 180  # still balanced
+    counts = [e for turns in itertools.islice(dialogues(4, turns=8), 200) for e in turns if e.skill == "counting"]
+    assert any(e.question.subject.texture or e.question.subject.size for e in counts)

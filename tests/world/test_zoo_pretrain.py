@@ -13,12 +13,14 @@ def test_cells_are_labelled_with_what_they_hold() -> None:
     assert cell_labels(SCENE, "top left") | {} == {
         "kind": "shape", "shape": "star", "color": "red", "size": "tiny", "texture": "dotted",
         "direction": "none", "hour": "none", "minute": "none", "tens": "none", "units": "none",
+        "row": "top", "column": "left",
     }  # fmt: skip
     assert (cell_labels(SCENE, "center")["hour"], cell_labels(SCENE, "center")["minute"]) == ("7", "30")
     assert (cell_labels(SCENE, "bottom right")["tens"], cell_labels(SCENE, "bottom right")["units"]) == ("4", "2")
     assert (cell_labels(SCENE, "top right")["tens"], cell_labels(SCENE, "top right")["units"]) == ("none", "5")
     assert cell_labels(SCENE, "middle left")["direction"] == "down"
     assert cell_labels(SCENE, "bottom left")["kind"] == "empty"
+    assert (cell_labels(SCENE, "bottom left")["row"], cell_labels(SCENE, "middle right")["column"]) == ("bottom", "right")
 
 
 def test_pretraining_moves_the_vision_tower_only() -> None:

@@ -51,7 +51,7 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
                        "(default: 1/3, the paper's 1e-6 of 3e-6)")  # fmt: skip
     train.add_argument("--warmup", type=float, default=0.1, help="warm-up share of the steps (default: %(default)s)")
     train.add_argument("--kl", type=float, default=0.0, help="KL coefficient beta (default: %(default)s)")
-    train.add_argument("--novelty", type=float, default=0.5, help="novelty bonus weight; 0 turns it off "
+    train.add_argument("--novelty", type=float, default=0.1, help="novelty bonus weight; 0 turns it off "
                        "(default: %(default)s)")  # fmt: skip
     train.add_argument("--save-every", type=int, default=300, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: %(default)s)")

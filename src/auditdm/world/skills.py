@@ -17,7 +17,7 @@ from auditdm.world.grammar import ANSWER_NOTHING, SIZE_RELATIONS, SPATIAL_RELATI
 from auditdm.world.oracle import SKILLS, answer, matches, resolve, skill_of
 from auditdm.world.render import render
 from auditdm.world.sampling import random_item, random_scene, random_shape, unique_ref
-from auditdm.world.scene import CELLS, COLORS, SHAPES, Arrow, Clock, Scene, Shape, Sign
+from auditdm.world.scene import CELLS, COLORS, SHAPES, SIZES, TEXTURES, Arrow, Clock, Scene, Shape, Sign
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,23 @@ def _attribute(rng: random.Random, scene: Scene, form: str, tiny: bool) -> Quest
     return Question(form, replace(ref, size="tiny") if tiny else ref)  # type: ignore[arg-type]
 
 
+def _description(rng: random.Random, item: Shape) -> Ref:
+    """A random description of a shape: its noun or "object", and any of its attributes.
+
+    Questions name things in every way the grammar allows, so that no way of asking (an
+    auditor's "is there a blue dotted star?") is one that no model has seen.
+    """
+    noun = item.shape if rng.random() < 0.7 else "object"
+    attributes = {k: getattr(item, k) for k in ("size", "color", "texture") if rng.random() < 0.4}
+    if noun == "object" and not attributes:
+        attributes["color"] = item.color
+    return Ref(noun, **attributes)
+
+
 def _counting(rng: random.Random, scene: Scene) -> Question:
+    shapes = [item for item in scene.items.values() if isinstance(item, Shape)]
+    if shapes and rng.random() < 0.5:
+        return Question("count", _description(rng, rng.choice(shapes)))
     return Question("count", rng.choice([Ref(rng.choice(SHAPES)), Ref("object", color=rng.choice(list(COLORS)))]))
 
 
@@ -74,10 +90,15 @@ def _hallucination(rng: random.Random, scene: Scene) -> Question | None:
     if not shapes:
         return None
     item = rng.choice(shapes)
-    ref = Ref(item.shape, color=item.color)
-    if rng.random() < 0.5:  # a near miss: one attribute of a real object, changed
-        ref = rng.choice([replace(ref, color=rng.choice([c for c in COLORS if c != item.color])),
-                          replace(ref, noun=rng.choice([s for s in SHAPES if s != item.shape]))])  # fmt: skip
+    ref = _description(rng, item)
+    if rng.random() < 0.5:  # a near miss: one part of a real object's description, changed
+        other = {"size": SIZES, "color": tuple(COLORS), "texture": TEXTURES}
+        changed = [k for k in other if getattr(ref, k) is not None]
+        if ref.noun != "object":
+            changed.append("noun")
+        key = rng.choice(changed)
+        values = SHAPES if key == "noun" else other[key]
+        ref = replace(ref, **{key: rng.choice([v for v in values if v != getattr(ref, key)])})
     return Question("exists", ref)
 
 

@@ -2,8 +2,10 @@
 
 Real VLMs start from a pretrained image encoder (CLIP, SigLIP); ours starts from this.
 Every cell of the 3x3 grid is labelled with what it holds (kind, shape, colour, size,
-texture, arrow direction, clock hands, sign digits), and the CLS token with the
-atmosphere. Each image token is supervised where it sits, so nothing has to learn *where*
+texture, arrow direction, clock hands, sign digits) and with its row and column, and the
+CLS token with the atmosphere. The row and column keep *where* a token sits in what it
+carries: the text model's rotary attention finds tokens by position but does not read
+positions out, and comparing places ("is the star left of the clock?") needs them read. Each image token is supervised where it sits, so nothing has to learn *where*
 to look first: trained from scratch on question answering alone, a tiny ViT learns this
 slowly, because attention starts out spreading every token's signal over all of them.
 """
@@ -21,7 +23,7 @@ from auditdm.world.render import render
 from auditdm.world.sampling import random_scene
 from auditdm.world.scene import (
     CELLS, CLUTTER_LEVELS, COLORS, DIRECTIONS, HOURS, MINUTES, SHAPES, SIZES, TEXTURES, TIMES_OF_DAY,
-    WEATHERS, Arrow, Clock, Scene, Shape, Sign,
+    WEATHERS, Arrow, Clock, Scene, Shape, Sign, cell_row_col,
 )  # fmt: skip
 from auditdm.world.zoo.train import run_steps
 
@@ -37,6 +39,8 @@ CELL_FIELDS: dict[str, tuple[str, ...]] = {
     "minute": ("none", *(str(m) for m in MINUTES)),
     "tens": ("none", *_DIGITS),
     "units": ("none", *_DIGITS),
+    "row": ("top", "middle", "bottom"),
+    "column": ("left", "middle", "right"),
 }
 SCENE_FIELDS: dict[str, tuple[str, ...]] = {
     "time_of_day": TIMES_OF_DAY,
@@ -48,6 +52,8 @@ SCENE_FIELDS: dict[str, tuple[str, ...]] = {
 def cell_labels(scene: Scene, cell: str) -> dict[str, str]:
     """What the cell holds, one value per field of ``CELL_FIELDS``."""
     labels = {name: "none" for name in CELL_FIELDS}
+    row, column = cell_row_col(cell)
+    labels.update(row=CELL_FIELDS["row"][row], column=CELL_FIELDS["column"][column])
     item = scene.items.get(cell)
     labels["kind"] = item.kind if item is not None else "empty"
     if isinstance(item, Shape):
