@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from auditdm.audit import AuditConfig, start_audit
-from auditdm.auditor import auditor_folder
+from auditdm.auditor import auditor_card, auditor_folder
 
 HELD_OUT_SEED = 7
 
@@ -34,7 +34,7 @@ def main() -> None:
         for i, auditor in enumerate(["world:baseline", *args.auditor]):
             config = AuditConfig(auditor=auditor, probes=args.images, image_count=args.images, seed=HELD_OUT_SEED)
             summary = start_audit(config, Path(folder) / f"run{i}", progress=False)
-            card = json.loads((auditor_folder(auditor) / "auditdm.json").read_text())
+            card = auditor_card(auditor_folder(auditor))
             verified = summary["verified"]
             rows.append({
                 "auditor": auditor, "prompts": summary["prompts"], "novelty": card.get("grpo", {}).get("novelty"),

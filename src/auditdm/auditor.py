@@ -78,13 +78,17 @@ class VLMAuditor:
                                    temperature=self.temperature, seed=seed)  # fmt: skip
 
 
+def auditor_card(folder: Path) -> dict[str, Any]:
+    """The ``auditdm.json`` card of a model folder (prompts, training settings and curves);
+    empty for a folder without one."""
+    path = folder / "auditdm.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def training_curves(folder: Path) -> dict[str, list[float]]:
-    """The training curves an auditor folder's ``auditdm.json`` card carries, by name (the
-    report plots them); none for a folder without a card."""
-    card_path = folder / "auditdm.json"
-    if not card_path.is_file():
-        return {}
-    card = json.loads(card_path.read_text())
+    """The training curves an auditor folder's card carries, by name (the report plots
+    them); none for a folder without a card."""
+    card = auditor_card(folder)
     curves = {"supervised warm-start loss": card["loss_curve"]} if card.get("loss_curve") else {}
     return {**curves, **card.get("curves", {})}
 
@@ -118,6 +122,5 @@ def load_auditor(spec: str, prompts: str | None = None, **options: object) -> VL
     says it was trained for (``world:baseline``: baseline), else ``auditdm``.
     """
     folder = auditor_folder(spec)
-    card = folder / "auditdm.json"
-    default = json.loads(card.read_text()).get("prompts") if card.is_file() else None
+    default = auditor_card(folder).get("prompts")
     return VLMAuditor(str(folder), name=spec, prompts=prompts or default or "auditdm", **options)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from auditdm.embed import embed, sentence_model
 from auditdm.errors import UserError
 
 _NUMBER_WORDS = {word: str(n) for n, word in enumerate(
@@ -68,8 +69,6 @@ class EmbeddingJudge:
     def __init__(self, threshold: float = 0.8) -> None:
         if not 0 < threshold <= 1:
             raise UserError(f"embedding judge threshold must be in (0, 1], got {threshold}")
-        from auditdm.embed import sentence_model
-
         self.threshold = threshold
         sentence_model()  # load now: a missing model fails here, not mid-audit
         self._cache: dict[str, Any] = {}
@@ -89,8 +88,6 @@ class EmbeddingJudge:
             return
         if len(self._cache) + len(missing) > self._CACHE_LIMIT:
             self._cache.clear()
-        from auditdm.embed import embed
-
         self._cache.update(zip(missing, embed(missing)))
 
 

@@ -55,6 +55,9 @@ def _attribute(rng: random.Random, scene: Scene, form: str, tiny: bool) -> Quest
     return Question(form, replace(ref, size="tiny") if tiny else ref)  # type: ignore[arg-type]
 
 
+_SHAPE_ATTRIBUTES: dict[str, tuple[str, ...]] = {"size": SIZES, "color": tuple(COLORS), "texture": TEXTURES}
+
+
 def _description(rng: random.Random, item: Shape) -> Ref:
     """A random description of a shape: its noun or "object", and any of its attributes.
 
@@ -62,7 +65,7 @@ def _description(rng: random.Random, item: Shape) -> Ref:
     auditor's "is there a blue dotted star?") is one that no model has seen.
     """
     noun = item.shape if rng.random() < 0.7 else "object"
-    attributes = {k: getattr(item, k) for k in ("size", "color", "texture") if rng.random() < 0.4}
+    attributes = {k: getattr(item, k) for k in _SHAPE_ATTRIBUTES if rng.random() < 0.4}
     if noun == "object" and not attributes:
         attributes["color"] = item.color
     return Ref(noun, **attributes)
@@ -92,12 +95,11 @@ def _hallucination(rng: random.Random, scene: Scene) -> Question | None:
     item = rng.choice(shapes)
     ref = _description(rng, item)
     if rng.random() < 0.5:  # a near miss: one part of a real object's description, changed
-        other = {"size": SIZES, "color": tuple(COLORS), "texture": TEXTURES}
-        changed = [k for k in other if getattr(ref, k) is not None]
+        changed = [k for k in _SHAPE_ATTRIBUTES if getattr(ref, k) is not None]
         if ref.noun != "object":
             changed.append("noun")
         key = rng.choice(changed)
-        values = SHAPES if key == "noun" else other[key]
+        values = SHAPES if key == "noun" else _SHAPE_ATTRIBUTES[key]
         ref = replace(ref, **{key: rng.choice([v for v in values if v != getattr(ref, key)])})
     return Question("exists", ref)
 

@@ -72,7 +72,7 @@ def _report(recipe: Recipe, card: dict[str, object], out: Path) -> None:
           f"final loss {card['final_loss']} -> {out / recipe.name}", flush=True)  # fmt: skip
 
 
-def _single_threaded(threads: int) -> None:
+def _use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
@@ -94,7 +94,7 @@ def train_zoo(recipes: Sequence[Recipe], out: Path, progress: bool = True, jobs:
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, context, initializer=_single_threaded, initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(jobs, context, initializer=_use_threads, initargs=(threads,)) as pool:
             futures = {pool.submit(train_model, recipe, out, False): recipe for recipe in recipes}
             for future in tqdm(as_completed(futures), total=len(futures), desc="models", disable=not progress):
                 _report(futures[future], future.result(), out)
