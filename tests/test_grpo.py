@@ -68,6 +68,19 @@ def test_novelty_pays_less_for_the_same_failure_again(scorer) -> None:
     assert flagged and flagged[0] == pytest.approx(1.5) and all(r == pytest.approx(1.0) for r in flagged[1:])
 
 
+def test_answer_novelty_pays_less_for_the_same_answer_however_worded(scorer) -> None:
+    cols = {k: v * 2 for k, v in columns(6).items()}
+    texts = ["how many circles are there ?"] * 6 + ["how many squares are there ?"] * 6
+    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=16, novelty_of="answer")
+    rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols)
+    probes = reward.probes(texts, ["question"] * 12, cols["image"], cols["scene"], cols["question"])
+    reward.scorer.score(probes)
+    flagged = [(p.consensus, r) for p, r in zip(probes, rewards) if p.score]
+    repeats = [r for i, (answer, r) in enumerate(flagged) if answer in [a for a, _ in flagged[:i]]]
+    assert flagged[0][1] == pytest.approx(1.5) and repeats  # the data holds a repeated answer
+    assert all(r == pytest.approx(1.0) for r in repeats)  # worded differently or not, nothing more
+
+
 @pytest.mark.slow
 def test_a_step_changes_the_auditor_and_checkpoints_are_auditors(tmp_path) -> None:
     final = train_auditor(GRPOSettings(**TINY), tmp_path / "run", progress=False)
@@ -112,6 +125,8 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(batch_size=10, group_size=4)
     with pytest.raises(UserError, match="unknown path"):
         GRPOSettings(tasks=("dance",))  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="unknown novelty measure"):
+        GRPOSettings(novelty_of="image")
     with pytest.raises(UserError, match="no auditor training to resume"):
         train_auditor(GRPOSettings(), tmp_path, resume=True)
 

@@ -33,6 +33,7 @@ from auditdm.synth import Synthesizer, SynthesisError
 SETTINGS = "settings.json"
 CURVES = "curves.jsonl"
 CARD = "auditdm.json"
+NOVELTY_OF = ("probe", "answer")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class GRPOSettings:
     # auditor off one failure without paying it more for novel flags than for true ones
     # (BENCHMARKS.md: at 0.5 it chased probes the references got wrong together).
     novelty: float = 0.1
+    # What novelty is measured on: "probe", the text the auditor wrote; or "answer", the
+    # references' consensus answer (a flag whose answer is unlike recent ones is a new kind
+    # of failure, however the probe is worded).
+    novelty_of: str = "probe"
     memory: int = 256  # recent flagged probes the novelty is measured against
     save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
@@ -70,6 +75,8 @@ class GRPOSettings:
         unknown = [t for t in self.tasks if t not in ("question", "caption", "edit")]
         if unknown or not self.tasks:
             raise UserError(f"unknown path {', '.join(unknown) or '(none given)'} (choose from question, caption, edit)")
+        if self.novelty_of not in NOVELTY_OF:
+            raise UserError(f"unknown novelty measure {self.novelty_of!r} (choose from {', '.join(NOVELTY_OF)})")
         if self.prompts not in PROMPTS:
             raise UserError(f"unknown prompt set {self.prompts!r} (have: {', '.join(PROMPTS)})")
 
@@ -91,14 +98,15 @@ class AuditReward:
 
     With ``novelty`` > 0 a flagged probe earns ``novelty * (1 - similarity)`` more, where the
     similarity is its highest cosine similarity (MiniLM) to the last ``memory`` flagged
-    probes: the same failure found again earns less. Unflagged probes earn nothing more.
+    probes, compared by their text or (``novelty_of="answer"``) by their consensus answer:
+    the same failure found again earns less. Unflagged probes earn nothing more.
     """
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name
 
     def __init__(self, scorer: Scorer, synthesizer: Synthesizer, novelty: float, memory: int,
-                 curves: Path | None = None) -> None:  # fmt: skip
-        self.scorer, self.synthesizer, self.novelty = scorer, synthesizer, novelty
+                 curves: Path | None = None, novelty_of: str = "probe") -> None:  # fmt: skip
+        self.scorer, self.synthesizer, self.novelty, self.novelty_of = scorer, synthesizer, novelty, novelty_of
         self.recent: deque[np.ndarray] = deque(maxlen=memory)
         self.curves = curves
 
@@ -133,7 +141,8 @@ class AuditReward:
         self.scorer.score(probes)
         scores = [float(p.score) for p in probes]
         flagged = [i for i, p in enumerate(probes) if p.score]
-        bonus = self._novelty([texts[i] for i in flagged]) if self.novelty and flagged else []
+        compared = [(probes[i].consensus or "") if self.novelty_of == "answer" else texts[i] for i in flagged]
+        bonus = self._novelty(compared) if self.novelty and flagged else []
         rewards = list(scores)
         for i, extra in zip(flagged, bonus):
             rewards[i] += self.novelty * extra
@@ -219,7 +228,8 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
         (out / CURVES).write_text("".join(line + "\n" for line in kept))
     folder = auditor_folder(settings.auditor)
     scorer = load_scorer(settings.target, settings.references, settings.judge, settings.quorum)
-    reward = AuditReward(scorer, load_synthesizer("world"), settings.novelty, settings.memory, out / CURVES)
+    reward = AuditReward(scorer, load_synthesizer("world"), settings.novelty, settings.memory, out / CURVES,
+                         settings.novelty_of)  # fmt: skip
     model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True)
     processor = AutoProcessor.from_pretrained(folder, local_files_only=True, backend="pil")
     config = GRPOConfig(

@@ -16,7 +16,8 @@ def _train_auditor(args: argparse.Namespace) -> int:
         judge=args.judge, tasks=tuple(args.paths), prompts=args.prompts, images=args.images,
         group_size=args.group_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
         min_lr_ratio=args.min_lr_ratio, warmup_fraction=args.warmup, kl=args.kl, novelty=args.novelty,
-        save_every=args.save_every, temperature=args.temperature, lora_rank=args.lora_rank, seed=args.seed,
+        novelty_of=args.novelty_of, save_every=args.save_every, temperature=args.temperature,
+        lora_rank=args.lora_rank, seed=args.seed,
     )  # fmt: skip
     final = train_auditor(settings, args.out, resume=args.resume, final=args.final)
     print(f"trained auditor: {final} (audit with it: auditdm audit --auditor {final})")
@@ -53,6 +54,9 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     train.add_argument("--kl", type=float, default=0.0, help="KL coefficient beta (default: %(default)s)")
     train.add_argument("--novelty", type=float, default=0.1, help="novelty bonus weight; 0 turns it off "
                        "(default: %(default)s)")  # fmt: skip
+    train.add_argument("--novelty-of", default="probe", choices=("probe", "answer"),
+                       help="compare flagged probes by their text (probe) or by the references' consensus answer "
+                       "(answer) (default: %(default)s)")  # fmt: skip
     train.add_argument("--save-every", type=int, default=300, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: %(default)s)")
     train.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank instead of all "
