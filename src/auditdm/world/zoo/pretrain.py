@@ -5,7 +5,8 @@ Every cell of the 3x3 grid is labelled with what it holds (kind, shape, colour, 
 texture, arrow direction, clock hands, sign digits) and with its row and column, and the
 CLS token with the atmosphere. The row and column keep *where* a token sits in what it
 carries: the text model's rotary attention finds tokens by position but does not read
-positions out, and comparing places ("is the star left of the clock?") needs them read.
+positions out. With them a model answers "where is the star?", but comparing two places
+("is the star left of the clock?") stays at chance (BENCHMARKS.md says why).
 Each image token is supervised where it sits, so nothing has to learn *where* to look
 first: trained from scratch on question answering alone, a tiny ViT learns this slowly,
 because attention starts out spreading every token's signal over all of them.
