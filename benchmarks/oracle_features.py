@@ -17,6 +17,7 @@ cell labels and are not meaningful here.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from dataclasses import replace
@@ -32,7 +33,7 @@ from auditdm.world.skills import Example, benchmark, dialogues
 from auditdm.world.zoo.build import build_model, build_processor, build_tokenizer
 from auditdm.world.zoo.pretrain import CELL_FIELDS, cell_labels
 from auditdm.world.zoo.recipes import ZOO
-from auditdm.world.zoo.train import IGNORE_INDEX, encode_batch
+from auditdm.world.zoo.train import IGNORE_INDEX, encode_batch, run_steps
 
 HELD_OUT_SEED = 77
 FEATURES = sum(len(values) for values in CELL_FIELDS.values())
@@ -94,19 +95,15 @@ def main() -> None:
     )
     weights = {skill: float(skill == args.skill) for skill in SKILLS}
     stream = dialogues(seed=config.seed, turns=recipe.turns, weights=weights)
-    losses: list[float] = []
+    batches = ([next(stream) for _ in range(config.batch_size)] for _ in itertools.count())
+
+    def step_loss(conversations: list[list[Example]]) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(*logits(*encode(conversations)))
+
     start = time.time()
-    for step in range(args.steps):
-        output, target = logits(*encode([next(stream) for _ in range(config.batch_size)]))
-        loss = torch.nn.functional.cross_entropy(output, target)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if (step + 1) % 250 == 0:
-            print(f"step {step + 1}: loss {sum(losses[-250:]) / 250:.3f}", flush=True)
+    losses = run_steps(step_loss, batches, params, optimizer, schedule, args.steps, config.grad_clip, True, args.skill)
+    for step in range(250, args.steps + 1, 250):
+        print(f"step {step}: loss {sum(losses[step - 250 : step]) / 250:.3f}")
     held_out = [e for e in benchmark(200, seed=HELD_OUT_SEED) if e.skill == args.skill]
     right = 0
     with torch.no_grad():
