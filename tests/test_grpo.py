@@ -52,11 +52,21 @@ def test_the_reward_is_the_audit_score(scorer) -> None:
 
 
 def test_degenerate_outputs_earn_nothing_and_crash_nothing(scorer) -> None:
-    cols = columns(4)
     reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=8)
-    texts = ["", "make the moon purple", "a photo of a cat .", [{"role": "assistant", "content": "   "}]]
-    assert reward(prompts=[None] * 4, completions=texts, task=["question", "edit", "caption", "question"],
-                  **cols) == [0.0, 0.0, 0.0, 0.0]  # fmt: skip
+    texts = ["", "make the moon purple", "a photo of a cat .", [{"role": "assistant", "content": "   "}],
+             "how many green objects are question at"]  # fmt: skip
+    assert reward(prompts=[None] * 5, completions=texts, task=["question", "edit", "caption", "question", "question"],
+                  **columns(5)) == [0.0] * 5  # fmt: skip
+
+
+def test_a_question_outside_the_grammar_earns_nothing_where_the_models_disagree(scorer) -> None:
+    cols = columns(12)
+    texts = ["how many green objects are question at"] * 12  # noise GRPO learnt to append, 2026-11-26
+    target = scorer.target.answer(cols["image"], texts)
+    reference = scorer.references[0].answer(cols["image"], texts)
+    assert any(score(t, [r], scorer.judge).score for t, r in zip(target, reference))  # flagged, were it valid
+    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=8)
+    assert reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols) == [0.0] * 12
 
 
 def test_novelty_pays_less_for_the_same_failure_again(scorer) -> None:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from auditdm.auditor import Auditor, load_auditor
 from auditdm.errors import UserError
+from auditdm.questions import question_error
 from auditdm.records import PAIRINGS, SYNTHESES, Pairing, Probe, SourceImage, Synthesis, Task
 from auditdm.scoring import Scorer, load_scorer
 from auditdm.store import RunStore
@@ -175,8 +176,7 @@ def run_batch(audit: Audit, batch: int, probes: list[Probe]) -> None:
     asking = [p for p in probes if p.pairing != "image" and p.error is None]  # the paper's Q* = A(I', p_q)
     for probe, question in zip(asking, _write(audit, asking, "question", _seed(seed, batch, "question"))):
         probe.question = question
-        if not question.strip():
-            probe.error = "invalid question: the auditor wrote nothing"
+        probe.error = question_error(question, probe.picture)
     audit.scorer.score(probes)
     for probe in probes:  # verification only: the score above never sees the oracle
         if probe.target_answer is not None and probe.picture is not None and probe.picture.scene is not None:

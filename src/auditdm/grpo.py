@@ -26,6 +26,7 @@ import numpy as np
 
 from auditdm.auditor import PROMPTS
 from auditdm.errors import UserError
+from auditdm.questions import question_error
 from auditdm.records import Picture, Probe, Task
 from auditdm.scoring import Scorer
 from auditdm.synth import Synthesizer, SynthesisError
@@ -120,10 +121,10 @@ class AuditReward:
             picture = Picture(image.convert("RGB"), Scene.from_dict(json.loads(scene)) if scene else None)
             probe = Probe(i, 0, "question" if task == "question" else "image", None if task == "question" else task,  # type: ignore[arg-type]
                           parent_image="", seed=0, picture=picture, question=question)  # fmt: skip
-            if not text:
+            if task == "question":
+                probe.question, probe.error = text, question_error(text, picture)
+            elif not text:
                 probe.error = f"invalid {task}: the auditor wrote nothing"
-            elif task == "question":
-                probe.question = text
             else:
                 probe.instruction = text
                 try:
