@@ -78,6 +78,15 @@ def test_novelty_pays_less_for_the_same_failure_again(scorer) -> None:
     assert flagged and flagged[0] == pytest.approx(1.5) and all(r == pytest.approx(1.0) for r in flagged[1:])
 
 
+def test_a_novelty_discount_pays_a_failure_found_again_less_than_a_new_one(scorer) -> None:
+    cols = columns(12)
+    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.8, memory=8, novelty_as="discount")
+    texts = ["what time does the clock show ?"] * 12
+    flagged = [r for r in reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols) if r > 0]
+    assert len(flagged) > 1 and flagged[0] == pytest.approx(1.0)
+    assert all(r == pytest.approx(0.2) for r in flagged[1:])
+
+
 def test_answer_novelty_pays_less_for_the_same_answer_however_worded(scorer) -> None:
     cols = {k: v * 2 for k, v in columns(6).items()}
     texts = ["how many circles are there ?"] * 6 + ["how many squares are there ?"] * 6

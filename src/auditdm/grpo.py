@@ -35,6 +35,7 @@ SETTINGS = "settings.json"
 CURVES = "curves.jsonl"
 CARD = "auditdm.json"
 NOVELTY_OF = ("probe", "answer")
+NOVELTY_AS = ("bonus", "discount")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class GRPOSettings:
     # references' consensus answer (a flag whose answer is unlike recent ones is a new kind
     # of failure, however the probe is worded).
     novelty_of: str = "probe"
+    # How novelty enters the reward of a flag: "bonus", 1 + novelty * n; or "discount",
+    # 1 - novelty * (1 - n), where n is 1 for a failure unlike any recent one and 0 for one
+    # found before. The discount is fitness sharing: a failure the auditor keeps finding is
+    # worth less and less, so collapsing onto it stops paying.
+    novelty_as: str = "bonus"
     memory: int = 256  # recent flagged probes the novelty is measured against
     save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
@@ -78,6 +84,10 @@ class GRPOSettings:
             raise UserError(f"unknown path {', '.join(unknown) or '(none given)'} (choose from question, caption, edit)")
         if self.novelty_of not in NOVELTY_OF:
             raise UserError(f"unknown novelty measure {self.novelty_of!r} (choose from {', '.join(NOVELTY_OF)})")
+        if self.novelty_as not in NOVELTY_AS:
+            raise UserError(f"unknown novelty form {self.novelty_as!r} (choose from {', '.join(NOVELTY_AS)})")
+        if self.novelty_as == "discount" and not 0 <= self.novelty <= 1:
+            raise UserError(f"--novelty {self.novelty}: a discount must be between 0 and 1")
         if self.prompts not in PROMPTS:
             raise UserError(f"unknown prompt set {self.prompts!r} (have: {', '.join(PROMPTS)})")
 
@@ -97,17 +107,19 @@ def completion_text(completion: Any) -> str:
 class AuditReward:
     """The reward function: each completion becomes a probe and earns its audit score s.
 
-    With ``novelty`` > 0 a flagged probe earns ``novelty * (1 - similarity)`` more, where the
-    similarity is its highest cosine similarity (MiniLM) to the last ``memory`` flagged
-    probes, compared by their text or (``novelty_of="answer"``) by their consensus answer:
-    the same failure found again earns less. Unflagged probes earn nothing more.
+    With ``novelty`` > 0 a flagged probe's novelty n is ``1 - similarity``, its highest cosine
+    similarity (MiniLM) to the last ``memory`` flagged probes, compared by their text or
+    (``novelty_of="answer"``) by their consensus answer. It earns ``1 + novelty * n`` (a
+    bonus) or ``1 - novelty * (1 - n)`` (``novelty_as="discount"``): either way the same
+    failure found again earns less. Unflagged probes earn nothing.
     """
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name
 
     def __init__(self, scorer: Scorer, synthesizer: Synthesizer, novelty: float, memory: int,
-                 curves: Path | None = None, novelty_of: str = "probe") -> None:  # fmt: skip
+                 curves: Path | None = None, novelty_of: str = "probe", novelty_as: str = "bonus") -> None:  # fmt: skip
         self.scorer, self.synthesizer, self.novelty, self.novelty_of = scorer, synthesizer, novelty, novelty_of
+        self.novelty_as = novelty_as
         self.recent: deque[np.ndarray] = deque(maxlen=memory)
         self.curves = curves
 
@@ -146,7 +158,7 @@ class AuditReward:
         bonus = self._novelty(compared) if self.novelty and flagged else []
         rewards = list(scores)
         for i, extra in zip(flagged, bonus):
-            rewards[i] += self.novelty * extra
+            rewards[i] += self.novelty * (extra if self.novelty_as == "bonus" else extra - 1)
         self._log(trainer_state, probes, texts, rewards)
         return rewards
 
@@ -230,7 +242,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     folder = auditor_folder(settings.auditor)
     scorer = load_scorer(settings.target, settings.references, settings.judge, settings.quorum)
     reward = AuditReward(scorer, load_synthesizer("world"), settings.novelty, settings.memory, out / CURVES,
-                         settings.novelty_of)  # fmt: skip
+                         settings.novelty_of, settings.novelty_as)  # fmt: skip
     model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True)
     processor = AutoProcessor.from_pretrained(folder, local_files_only=True, backend="pil")
     config = GRPOConfig(

@@ -16,7 +16,7 @@ def _train_auditor(args: argparse.Namespace) -> int:
         judge=args.judge, tasks=tuple(args.paths), prompts=args.prompts, images=args.images,
         group_size=args.group_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
         min_lr_ratio=args.min_lr_ratio, warmup_fraction=args.warmup, kl=args.kl, novelty=args.novelty,
-        novelty_of=args.novelty_of, save_every=args.save_every, temperature=args.temperature,
+        novelty_of=args.novelty_of, novelty_as=args.novelty_as, save_every=args.save_every, temperature=args.temperature,
         lora_rank=args.lora_rank, seed=args.seed,
     )  # fmt: skip
     final = train_auditor(settings, args.out, resume=args.resume, final=args.final)
@@ -57,6 +57,10 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     train.add_argument("--novelty-of", default="probe", choices=("probe", "answer"),
                        help="compare flagged probes by their text (probe) or by the references' consensus answer "
                        "(answer) (default: %(default)s)")  # fmt: skip
+    train.add_argument("--novelty-as", default="bonus", choices=("bonus", "discount"),
+                       help="a flag earns 1 + NOVELTY * n (bonus) or 1 - NOVELTY * (1 - n) (discount: a failure "
+                       "found again is worth less, so collapsing onto it stops paying), where n is its novelty "
+                       "(default: %(default)s)")  # fmt: skip
     train.add_argument("--save-every", type=int, default=300, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: %(default)s)")
     train.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank instead of all "
