@@ -7,6 +7,8 @@ auditor on the same 1,000 held-out world images (a seed apart from the audits' d
 images and from GRPO's training images), one probe per image, and prints the verified
 figures beside the paper's: search success rate, failure precision, weakness recall.
 Training times come from the auditors' cards (written by `auditdm train-auditor`).
+``--min-confidence P`` audits with the references' confidence gate (`auditdm audit
+--min-confidence`); the oracle's verdicts do not depend on it.
 """
 
 from __future__ import annotations
@@ -28,16 +30,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--auditor", action="append", default=[], help="a trained auditor (repeatable)")
     parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--min-confidence", type=float, metavar="P",
+                        help="audit with references below P on their answer abstaining (default: none)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for i, auditor in enumerate(["world:baseline", *args.auditor]):
-            config = AuditConfig(auditor=auditor, probes=args.images, image_count=args.images, seed=HELD_OUT_SEED)
+            config = AuditConfig(auditor=auditor, probes=args.images, image_count=args.images, seed=HELD_OUT_SEED,
+                                 min_confidence=args.min_confidence)  # fmt: skip
             summary = start_audit(config, Path(folder) / f"run{i}", progress=False)
             card = auditor_card(auditor_folder(auditor))
             verified = summary["verified"]
             rows.append({
                 "auditor": auditor, "prompts": summary["prompts"], "novelty": card.get("grpo", {}).get("novelty"),
+                "novelty_as": card.get("grpo", {}).get("novelty_as", "bonus"),
+                "min_confidence": card.get("grpo", {}).get("min_confidence"),
                 "grpo_steps": card.get("grpo_step"), "train_minutes": round(card.get("train_seconds", 0) / 60, 1),
                 "flag_rate": round(summary["flag_rate"], 3),
                 "search_success_rate": round(verified["search_success_rate"], 3),
@@ -53,7 +60,8 @@ def main() -> None:
         ratio = row["search_success_rate"] / base if base else float("inf")
         print(f"{row['auditor']:<32} success {100 * row['search_success_rate']:5.1f} % ({ratio:4.1f}x baseline), "
               f"genuine {100 * row['precision']['genuine']:5.1f} %, recall {row['weakness_recall']}, "
-              f"novelty {row['novelty']}, trained {row['train_minutes']} min")
+              f"novelty {row['novelty']} ({row['novelty_as']}), trained with min confidence {row['min_confidence']}, "
+              f"{row['train_minutes']} min")
 
 
 if __name__ == "__main__":

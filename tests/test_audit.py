@@ -117,6 +117,7 @@ def test_killed_audit_resumes_to_the_uninterrupted_store(tmp_path) -> None:
         (["--pairings", "sideways"], "unknown pairing sideways"),
         (["--judge", "psychic"], "psychic"),
         (["--quorum", "9"], "--quorum 9"),
+        (["--min-confidence", "0"], "--min-confidence 0.0: must be above 0 and at most 1"),
         (["--resume", "/no/such/run"], "/no/such/run: not a run directory"),
     ],
 )

@@ -48,6 +48,7 @@ class AuditConfig:
     image_count: int = 40  # world images, when no folder is given
     probes: int = 200
     quorum: int | None = None  # references that must agree; None: all
+    min_confidence: float | None = None  # a reference less sure of its answer abstains; None: none do
     judge: str = "exact"
     temperature: float = 1.0  # the auditor's sampling temperature
     seed: int = 0
@@ -110,7 +111,8 @@ def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Scorer, Synt
     the config comes back with its references named."""
     synthesizer = load_synthesizer(config.synthesizer)
     placement = {"device": config.device, "dtype": config.dtype}
-    scorer = load_scorer(config.target, config.references, config.judge, config.quorum, **placement)
+    scorer = load_scorer(config.target, config.references, config.judge, config.quorum, config.min_confidence,
+                         **placement)  # fmt: skip
     config = dataclasses.replace(config, references=tuple(r.name for r in scorer.references))
     auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, **placement)
     return config, (auditor, scorer, synthesizer)

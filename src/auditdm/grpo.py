@@ -46,6 +46,7 @@ class GRPOSettings:
     target: str = "world:target"
     references: tuple[str, ...] = ()  # empty: every world reference
     quorum: int | None = None
+    min_confidence: float | None = None  # a reference less sure of its answer abstains
     judge: str = "exact"
     tasks: tuple[Task, ...] = ("question", "caption", "edit")  # the enabled paths
     prompts: str = "auditdm"
@@ -240,7 +241,8 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
         kept = [line for line in (out / CURVES).read_text().splitlines() if json.loads(line)["step"] <= checkpoint[1]]
         (out / CURVES).write_text("".join(line + "\n" for line in kept))
     folder = auditor_folder(settings.auditor)
-    scorer = load_scorer(settings.target, settings.references, settings.judge, settings.quorum)
+    scorer = load_scorer(settings.target, settings.references, settings.judge, settings.quorum,
+                         settings.min_confidence)  # fmt: skip
     reward = AuditReward(scorer, load_synthesizer("world"), settings.novelty, settings.memory, out / CURVES,
                          settings.novelty_of, settings.novelty_as)  # fmt: skip
     model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True)

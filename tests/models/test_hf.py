@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
-from auditdm.models.hf import HFAnswerer, ModelLoadError
+from auditdm.models.hf import HFAnswerer, ModelLoadError, chat
 from auditdm.world.zoo.build import VLMSize, build_model, build_processor, build_tokenizer, save_vlm
 from auditdm.world.zoo.train import Example, TrainConfig, train_vlm
 
@@ -73,6 +74,23 @@ def test_left_padded_batches_answer_as_single_questions(trained: tuple[Path, lis
     batched = HFAnswerer(folder, batch_size=8).answer(images, questions)
     single = HFAnswerer(folder, batch_size=1).answer(images, questions)
     assert batched == single
+
+
+def test_confidence_is_the_probability_of_the_answer(trained: tuple[Path, list[float]]) -> None:
+    folder, _ = trained
+    answerer = HFAnswerer(folder, batch_size=8)
+    rng = random.Random(3)
+    images, questions = [square(rng, c) for c in COLORS], QUESTIONS[:1] * len(COLORS)
+    rated = answerer.answer_with_confidence(images, questions)
+    assert [a for a, _ in rated] == answerer.answer(images, questions)
+    # Each answer is one word, so its probability is the first step's highest one.
+    texts = answerer.processor.apply_chat_template([chat(q) for q in questions], add_generation_prompt=True,
+                                                   tokenize=False)  # fmt: skip
+    inputs = answerer.processor(text=texts, images=images, padding=True, padding_side="left", return_tensors="pt")
+    with torch.inference_mode():
+        first = answerer.model(**inputs).logits[:, -1].softmax(-1).max(-1).values
+    assert [p for _, p in rated] == pytest.approx(first.tolist(), rel=1e-4)
+    assert all(0 < p <= 1 for _, p in rated)
 
 
 def test_mismatched_lengths_are_rejected(trained: tuple[Path, list[float]]) -> None:

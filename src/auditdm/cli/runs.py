@@ -34,7 +34,8 @@ def _audit(args: argparse.Namespace) -> int:
     if args.resume:
         summary = resume_audit(args.resume, progress=progress)
     else:
-        config = _config(args, target=args.target, references=tuple(args.references or ()), quorum=args.quorum)
+        config = _config(args, target=args.target, references=tuple(args.references or ()), quorum=args.quorum,
+                         min_confidence=args.min_confidence)  # fmt: skip
         summary = start_audit(config, args.out or _stamp("audit"), progress=progress)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     if not args.json:
@@ -126,6 +127,8 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     audit.add_argument("--references", type=comma_list, metavar="A,B,...", help="reference models, comma-separated "
                        "(default: every world reference); one reference = model-comparison mode")  # fmt: skip
     audit.add_argument("--quorum", type=int, help="references that must agree for a consensus (default: all)")
+    audit.add_argument("--min-confidence", type=float, metavar="P", help="a reference whose probability of its "
+                       "own answer is below P abstains (default: none do)")  # fmt: skip
     _probe_options(audit)
     audit.add_argument("-o", "--out", type=Path, help="run directory to write (default: runs/audit-DATE-TIME)")
     audit.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped audit (other options "

@@ -13,6 +13,7 @@ def _train_auditor(args: argparse.Namespace) -> int:
 
     settings = GRPOSettings(
         auditor=args.auditor, target=args.target, references=tuple(args.references or ()), quorum=args.quorum,
+        min_confidence=args.min_confidence,
         judge=args.judge, tasks=tuple(args.paths), prompts=args.prompts, images=args.images,
         group_size=args.group_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
         min_lr_ratio=args.min_lr_ratio, warmup_fraction=args.warmup, kl=args.kl, novelty=args.novelty,
@@ -39,6 +40,8 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     train.add_argument("--target", default="world:target", help="(default: %(default)s)")
     train.add_argument("--references", type=comma_list, metavar="A,B,...", help="(default: every world reference)")
     train.add_argument("--quorum", type=int, help="references that must agree (default: all)")
+    train.add_argument("--min-confidence", type=float, metavar="P", help="a reference whose probability of its "
+                       "own answer is below P abstains (default: none do)")  # fmt: skip
     train.add_argument("--judge", default="exact", help="exact, embedding, embedding:THRESHOLD (default: %(default)s)")
     train.add_argument("--paths", type=comma_list, default=["question", "caption", "edit"], metavar="P,...",
                        help="enabled paths: question (Q*, I), caption and edit (Q, I*) (default: all)")

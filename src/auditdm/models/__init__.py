@@ -25,6 +25,10 @@ class Answerer(Protocol):
         """Answer `questions[i]` about `images[i]`, for every i, in order."""
         ...
 
+    def answer_with_confidence(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[tuple[str, float]]:
+        """`answer`, each answer with the model's probability of it, in [0, 1]."""
+        ...
+
 
 BACKENDS = ("world", "hf")
 

@@ -65,6 +65,11 @@ class HFAnswerer:
         """Answer `questions[i]` about `images[i]` greedily; returns the text, stripped."""
         return self.generate(images, questions)
 
+    def answer_with_confidence(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[tuple[str, float]]:
+        """`answer`, each answer with the model's probability of it: the product of its
+        tokens' probabilities (the end-of-answer token left out)."""
+        return self._run(images, questions, self.max_new_tokens, 0.0, 0, confidence=True)
+
     def generate(
         self,
         images: Sequence[Image.Image],
@@ -79,25 +84,32 @@ class HFAnswerer:
         `temperature` 0 decodes greedily; above 0 samples, reproducibly from `seed` for the
         same inputs in the same batches. `max_new_tokens` defaults to the answerer's.
         """
-        if len(images) != len(prompts):
-            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        torch.manual_seed(seed)
-        replies: list[str] = []
-        starts = range(0, len(images), self.batch_size)
-        for start in tqdm(starts, desc=self.name, disable=not self.progress, leave=False):
-            end = start + self.batch_size
-            replies += self._generate_batch(images[start:end], prompts[start:end],
-                                            max_new_tokens or self.max_new_tokens, temperature)  # fmt: skip
-        return replies
+        replies = self._run(images, prompts, max_new_tokens or self.max_new_tokens, temperature, seed)
+        return [text for text, _ in replies]
 
     def num_parameters(self) -> int:
         """Number of parameters of the model."""
         return int(self.model.num_parameters())
 
+    def _run(self, images: Sequence[Image.Image], prompts: Sequence[str], max_new_tokens: int, temperature: float,
+             seed: int, confidence: bool = False) -> list[tuple[str, float]]:  # fmt: skip
+        if len(images) != len(prompts):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        torch.manual_seed(seed)
+        replies: list[tuple[str, float]] = []
+        starts = range(0, len(images), self.batch_size)
+        for start in tqdm(starts, desc=self.name, disable=not self.progress, leave=False):
+            end = start + self.batch_size
+            replies += self._generate_batch(images[start:end], prompts[start:end], max_new_tokens, temperature,
+                                            confidence)  # fmt: skip
+        return replies
+
     @torch.inference_mode()
     def _generate_batch(
-        self, images: Sequence[Image.Image], prompts: Sequence[str], max_new_tokens: int, temperature: float
-    ) -> list[str]:
+        self, images: Sequence[Image.Image], prompts: Sequence[str], max_new_tokens: int, temperature: float,
+        confidence: bool,
+    ) -> list[tuple[str, float]]:
+        """The replies, each with its probability when ``confidence`` (else 1.0)."""
         texts = self.processor.apply_chat_template(
             [chat(prompt) for prompt in prompts], add_generation_prompt=True, tokenize=False
         )
@@ -108,10 +120,19 @@ class HFAnswerer:
         sampling: dict[str, Any] = {"do_sample": False}
         if temperature > 0:  # plain sampling from the model's distribution: no top-k or top-p cut
             sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-        output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, **sampling)
+        output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, return_dict_in_generate=True,
+                                     output_scores=confidence, **sampling)  # fmt: skip
         # With left padding every prompt ends at the same column; what follows is new.
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
+        new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]
+        texts = [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
+        if not confidence:
+            return [(text, 1.0) for text in texts]
+        log_probs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+        ends = {self.processor.tokenizer.eos_token_id, self.processor.tokenizer.pad_token_id}
+        answer = torch.tensor([[t not in ends for t in row] for row in new_tokens.tolist()], dtype=torch.bool)
+        answer = answer.cumprod(dim=1).bool()  # up to the first end token: what follows is padding
+        probabilities = torch.exp((log_probs.float() * answer).sum(dim=1))
+        return list(zip(texts, probabilities.tolist()))
 
 
 def _source(path: str | Path) -> Path | str:
