@@ -146,6 +146,12 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(tasks=("dance",))  # type: ignore[arg-type]
     with pytest.raises(UserError, match="unknown novelty measure"):
         GRPOSettings(novelty_of="image")
+    with pytest.raises(UserError, match="unknown novelty form"):
+        GRPOSettings(novelty_as="surprise")
+    with pytest.raises(UserError, match="a discount must be between 0 and 1"):
+        GRPOSettings(novelty=1.5, novelty_as="discount")
+    with pytest.raises(UserError, match="--min-confidence 0: must be above 0"):
+        GRPOSettings(min_confidence=0)
     with pytest.raises(UserError, match="no auditor training to resume"):
         train_auditor(GRPOSettings(), tmp_path, resume=True)
 

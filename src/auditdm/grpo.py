@@ -28,7 +28,7 @@ from auditdm.auditor import PROMPTS
 from auditdm.errors import UserError
 from auditdm.questions import question_error
 from auditdm.records import Picture, Probe, Task
-from auditdm.scoring import Scorer
+from auditdm.scoring import Scorer, check_min_confidence
 from auditdm.synth import Synthesizer, SynthesisError
 
 SETTINGS = "settings.json"
@@ -91,6 +91,7 @@ class GRPOSettings:
             raise UserError(f"--novelty {self.novelty}: a discount must be between 0 and 1")
         if self.prompts not in PROMPTS:
             raise UserError(f"unknown prompt set {self.prompts!r} (have: {', '.join(PROMPTS)})")
+        check_min_confidence(self.min_confidence)  # before the training folder is made
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GRPOSettings:

@@ -83,12 +83,17 @@ def resolve_references(target: str, references: Sequence[str]) -> tuple[str, ...
     return tuple(f"world:{m.name}" for m in list_zoo() if m.role == "reference")
 
 
+def check_min_confidence(value: float | None) -> None:
+    """A clear error for a confidence gate outside (0, 1]."""
+    if value is not None and not 0 < value <= 1:
+        raise UserError(f"--min-confidence {value}: must be above 0 and at most 1")
+
+
 def load_scorer(target: str, references: Sequence[str], judge: str, quorum: int | None,
                 min_confidence: float | None = None, **options: object) -> Scorer:  # fmt: skip
     """Load the judge, the target and the references (none given: the world's), first errors
     first; each answerer's ``name`` is its spec; ``options`` (device, dtype) go to every model."""
-    if min_confidence is not None and not 0 < min_confidence <= 1:
-        raise UserError(f"--min-confidence {min_confidence}: must be above 0 and at most 1")
+    check_min_confidence(min_confidence)
     loaded_judge = load_judge(judge)
     loaded_target = load_answerer(target, **options)
     references = resolve_references(target, references)
