@@ -154,6 +154,9 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(min_confidence=0)
     with pytest.raises(UserError, match="no auditor training to resume"):
         train_auditor(GRPOSettings(), tmp_path, resume=True)
+    with pytest.raises(UserError, match="--quorum 9"):  # found when the models load: no folder is left behind
+        train_auditor(GRPOSettings(quorum=9), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_curves_file_is_plain_jsonl(tmp_path: Path) -> None:

@@ -244,6 +244,9 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     folder = auditor_folder(settings.auditor)
     scorer = load_scorer(settings.target, settings.references, settings.judge, settings.quorum,
                          settings.min_confidence)  # fmt: skip
+    if not resume:  # only once the models load: a bad option leaves no folder that blocks the next try
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SETTINGS).write_text(json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
     reward = AuditReward(scorer, load_synthesizer("world"), settings.novelty, settings.memory, out / CURVES,
                          settings.novelty_of, settings.novelty_as)  # fmt: skip
     model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True)
@@ -296,8 +299,6 @@ def _settings_for(settings: GRPOSettings, out: Path, resume: bool) -> GRPOSettin
         return GRPOSettings.from_dict(json.loads(saved.read_text()))
     if saved.exists():
         raise UserError(f"{out} already holds an auditor training: resume it with --resume, or pick another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
     return settings
 
 
