@@ -40,11 +40,11 @@ def main() -> None:
                                  min_confidence=args.min_confidence)  # fmt: skip
             summary = start_audit(config, Path(folder) / f"run{i}", progress=False)
             card = auditor_card(auditor_folder(auditor))
+            grpo = card.get("grpo", {})
             verified = summary["verified"]
             rows.append({
-                "auditor": auditor, "prompts": summary["prompts"], "novelty": card.get("grpo", {}).get("novelty"),
-                "novelty_as": card.get("grpo", {}).get("novelty_as", "bonus"),
-                "min_confidence": card.get("grpo", {}).get("min_confidence"),
+                "auditor": auditor, "prompts": summary["prompts"], "novelty": grpo.get("novelty"),
+                "novelty_as": grpo.get("novelty_as", "bonus"), "min_confidence": grpo.get("min_confidence"),
                 "grpo_steps": card.get("grpo_step"), "train_minutes": round(card.get("train_seconds", 0) / 60, 1),
                 "flag_rate": round(summary["flag_rate"], 3),
                 "search_success_rate": round(verified["search_success_rate"], 3),

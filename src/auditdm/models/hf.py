@@ -128,9 +128,9 @@ class HFAnswerer:
         if not confidence:
             return [(text, 1.0) for text in texts]
         log_probs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
-        ends = {self.processor.tokenizer.eos_token_id, self.processor.tokenizer.pad_token_id}
-        answer = torch.tensor([[t not in ends for t in row] for row in new_tokens.tolist()], dtype=torch.bool)
-        answer = answer.cumprod(dim=1).bool()  # up to the first end token: what follows is padding
+        tokenizer = self.processor.tokenizer
+        ends = torch.tensor([tokenizer.eos_token_id, tokenizer.pad_token_id], device=new_tokens.device)
+        answer = (~torch.isin(new_tokens, ends)).cumprod(dim=1)  # up to the first end token: then padding
         probabilities = torch.exp((log_probs.float() * answer).sum(dim=1))
         return list(zip(texts, probabilities.tolist()))
 
