@@ -5,7 +5,8 @@
 Audits world:target (against the world references) with world:baseline and each given
 auditor on the same 1,000 held-out world images (a seed apart from the audits' default
 images and from GRPO's training images), one probe per image, and prints the verified
-figures beside the paper's: search success rate, failure precision, weakness recall.
+figures beside the paper's: search success rate (also by kind of probe), failure precision,
+weakness recall.
 Training times come from the auditors' cards (written by `auditdm train-auditor`).
 ``--min-confidence P`` audits with the references' confidence gate (`auditdm audit
 --min-confidence`); the oracle's verdicts do not depend on it.
@@ -51,6 +52,7 @@ def main() -> None:
                 "precision": {k: round(v, 3) for k, v in verified["precision"].items()},
                 "weakness_recall": verified["weakness_recall"], "weak_skills": verified["weak_skills"],
                 "genuine_by_skill": verified["genuine_by_skill"], "failed": summary["failed"],
+                "success_by_kind": {k: round(v["genuine"] / v["probes"], 3) for k, v in summary["by_kind"].items()},
                 "categories": len(summary["categories"]), "category_purity": verified["category_purity"],
             })  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
@@ -62,6 +64,7 @@ def main() -> None:
               f"genuine {100 * row['precision']['genuine']:5.1f} %, recall {row['weakness_recall']}, "
               f"novelty {row['novelty']} ({row['novelty_as']}), trained with min confidence {row['min_confidence']}, "
               f"{row['train_minutes']} min")
+        print(" " * 33 + "success by kind: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in row["success_by_kind"].items()))
 
 
 if __name__ == "__main__":

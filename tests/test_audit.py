@@ -48,6 +48,10 @@ def test_default_audit_end_to_end(tmp_path) -> None:
     assert summary["verified"] is not None and set(summary["verified"]["precision"]) == {
         "genuine", "ambiguous", "unanswerable"}  # fmt: skip
     assert json.loads((run_dir / "summary.json").read_text()) == summary
+    kinds = summary["by_kind"].values()
+    assert sum(k["probes"] for k in kinds) == 15 and sum(k["flagged"] for k in kinds) == summary["flagged"]
+    verified = summary["verified"]  # the genuine failures of every kind add up to the success rate
+    assert sum(k["genuine"] for k in kinds) == round(verified["search_success_rate"] * verified["checked"])
     probes, answers = store_rows(run_dir)
     assert [p[0] for p in probes] == list(range(15))
     valid = [p for p in probes if p[11] is None]

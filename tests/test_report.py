@@ -73,6 +73,8 @@ def test_report_opens_with_sections_images_and_charts(run) -> None:
     dom = result.stdout
     assert "<h1>auditdm report</h1>" in dom and 'id="summary"' in dom and 'id="verified"' in dom
     assert dom.count('class="category"') == len(summary["categories"]) == 2
+    assert summary["by_kind"] == {"image+caption": {"probes": 6, "flagged": 6, "genuine": 6}}
+    assert "<th>genuine (oracle)</th>" in dom and "<td>image+caption</td><td>6</td><td>6</td><td>6</td>" in dom
     assert dom.count("<img") >= 2 * 2 and "data:image/png;base64," in dom
     assert 'id="category-chart"' in dom and "<polyline" in dom  # category rates, auditor training curve
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]

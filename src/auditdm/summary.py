@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from auditdm.store import RunStore
-from auditdm.verify import verified_figures
+from auditdm.verify import is_genuine, verified_figures
 
 # The paper's figures, printed beside ours (arXiv 2512.16921: Table 2 and supplementary Table 3).
 PAPER_SUCCESS = {"baseline": 0.214, "AuditDM": 0.911}
@@ -23,10 +23,13 @@ def summarize(store: RunStore) -> dict[str, Any]:
     seconds = meta["seconds"]
     kinds: Counter[str] = Counter()
     flagged_kinds: Counter[str] = Counter()
+    genuine_kinds: Counter[str] = Counter()
     for p in probes:
         kind = p["pairing"] + (f"+{p['synthesis']}" if p["synthesis"] else "")
         kinds[kind] += 1
         flagged_kinds[kind] += p["score"]
+        genuine_kinds[kind] += p["world"] and p["score"] == 1 and is_genuine(p)
+    verified = verified_figures(probes, meta.get("weak_skills"), categories)
     return {
         "run_dir": str(store.folder),
         "target": config["target"],
@@ -38,11 +41,12 @@ def summarize(store: RunStore) -> dict[str, Any]:
         "failed": sum(p["error"] is not None for p in probes),
         "flagged": flagged,
         "flag_rate": flagged / len(probes) if probes else 0.0,
-        "by_kind": {k: {"probes": n, "flagged": flagged_kinds[k]} for k, n in sorted(kinds.items())},
+        "by_kind": {k: {"probes": n, "flagged": flagged_kinds[k], "genuine": genuine_kinds[k] if verified else None}
+                    for k, n in sorted(kinds.items())},  # fmt: skip
         "seconds": round(seconds, 2),
         "probes_per_second": round(len(probes) / seconds, 3) if seconds else None,
         "outside_model_share": round(1 - meta.get("model_seconds", 0.0) / seconds, 3) if seconds else None,
-        "verified": verified_figures(probes, meta.get("weak_skills"), categories),
+        "verified": verified,
         "categories": [
             {"name": c.name, "size": c.size, "probes": c.probes, "flag_rate": round(c.flag_rate, 4),
              "description": c.description, "examples": list(c.examples)}
@@ -64,7 +68,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"flagged {summary['flagged']} ({_pct(summary['flag_rate'])})",
     ]
     for kind, counts in summary["by_kind"].items():
-        lines.append(f"  {kind:<16} {counts['probes']:>5} probes {counts['flagged']:>5} flagged")
+        genuine = "" if counts["genuine"] is None else f" {counts['genuine']:>5} genuine"
+        lines.append(f"  {kind:<16} {counts['probes']:>5} probes {counts['flagged']:>5} flagged{genuine}")
     verified = summary["verified"]
     if verified:
         precision = verified["precision"]
