@@ -28,7 +28,7 @@ from collections import defaultdict
 from auditdm.records import Picture, Probe
 from auditdm.scoring import load_scorer
 from auditdm.sources import world_images
-from auditdm.synth import SynthesisError, load_synthesizer
+from auditdm.synth import Synthesizer, SynthesisError, load_synthesizer
 from auditdm.verify import check, is_genuine
 from auditdm.world.edit import apply_edit
 from auditdm.world.oracle import SKILLS
@@ -46,10 +46,9 @@ def questions_about(picture: Picture, rng: random.Random) -> list[str]:
     return sorted({asked[0].text() for asked in found if asked is not None})
 
 
-def altered(picture: Picture, count: int, rng: random.Random) -> list[tuple[str, Picture]]:
+def altered(picture: Picture, count: int, rng: random.Random, synthesizer: Synthesizer) -> list[tuple[str, Picture]]:
     """Up to ``count`` altered images, by kind: half edited by a sampled command, half
     regenerated from the caption of a sampled alteration."""
-    synthesizer = load_synthesizer("world")
     assert picture.scene is not None
     pictures = []
     for k in range(count):
@@ -75,13 +74,14 @@ def main() -> None:
                         "(default: %(default)s)")  # fmt: skip
     args = parser.parse_args()
     sources = world_images(args.images, HELD_OUT_SEED)
+    synthesizer = load_synthesizer("world")
     probes: list[tuple[str, Probe]] = []
     for i, source in enumerate(sources):
         rng = random.Random(f"ceiling:{i}")
         for question in questions_about(source.picture, rng):
             probes.append(("question", Probe(len(probes), i, "question", None, "", 0, question=question,
                                              picture=source.picture)))  # fmt: skip
-        for kind, picture in altered(source.picture, args.candidates, rng):
+        for kind, picture in altered(source.picture, args.candidates, rng, synthesizer):
             probes.append((f"image+{kind}", Probe(len(probes), i, "image", kind, "", 0, question=source.question,
                                                   picture=picture)))  # fmt: skip
     scorer = load_scorer("world:target", (), "exact", None)

@@ -26,15 +26,16 @@ def test_check(question, status, truth, skill) -> None:
 
 
 def row(score: int, status: str | None, truth: str | None, consensus: str | None, target: str | None,
-        skill: str | None = "clock", world: bool = True, error: str | None = None) -> dict:  # fmt: skip
+        skill: str | None = "clock", world: bool = True, error: str | None = None,
+        kind: tuple[str, str | None] = ("question", None)) -> dict:  # fmt: skip
     return {"score": score, "oracle_status": status, "truth": truth, "consensus": consensus, "target_answer": target,
-            "skill": skill, "world": world, "error": error}  # fmt: skip
+            "skill": skill, "world": world, "error": error, "pairing": kind[0], "synthesis": kind[1]}  # fmt: skip
 
 
 def test_figures() -> None:
     probes = [
         row(1, "answerable", "3:30", "3:30", "4:30"),  # genuine
-        row(1, "answerable", "3", "three", "4", skill="counting"),  # genuine, after normalisation
+        row(1, "answerable", "3", "three", "4", skill="counting", kind=("image", "edit")),  # genuine, normalised
         row(1, "answerable", "3:30", "2:30", "4:30"),  # the consensus is wrong: a shared error
         row(1, "ambiguous", None, "red", "blue", skill="color"),
         row(1, "outside grammar", None, "yes", "no", skill=None),
@@ -47,5 +48,6 @@ def test_figures() -> None:
     assert figures["checked"] == 7 and figures["search_success_rate"] == pytest.approx(2 / 7)
     assert figures["precision"] == pytest.approx({"genuine": 2 / 5, "ambiguous": 1 / 5, "unanswerable": 2 / 5})
     assert figures["weakness_recall"] == pytest.approx(1 / 3)  # clock is covered; color and texture are not
+    assert figures["genuine_by_kind"] == {"question": 1, "image+edit": 1}
     assert verified_figures([row(1, None, None, "a", "b", world=False)], ["clock"]) is None
     assert verified_figures(probes, None)["weakness_recall"] is None

@@ -29,6 +29,11 @@ Task = Literal["question", "caption", "edit"]
 """What the auditor is asked to write: the paper's p_q, p_c and p_e."""
 
 
+def probe_kind(pairing: str, synthesis: str | None) -> str:
+    """A probe's kind as the summary names it: ``question``, ``both+caption``, ``image+edit``..."""
+    return pairing + (f"+{synthesis}" if synthesis else "")
+
+
 @dataclass(frozen=True)
 class Picture:
     """An image, with its world scene when it has one (then E can edit it and the oracle check it)."""

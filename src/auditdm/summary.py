@@ -6,7 +6,8 @@ from collections import Counter
 from typing import Any
 
 from auditdm.store import RunStore
-from auditdm.verify import is_genuine, verified_figures
+from auditdm.records import probe_kind
+from auditdm.verify import verified_figures
 
 # The paper's figures, printed beside ours (arXiv 2512.16921: Table 2 and supplementary Table 3).
 PAPER_SUCCESS = {"baseline": 0.214, "AuditDM": 0.911}
@@ -23,12 +24,10 @@ def summarize(store: RunStore) -> dict[str, Any]:
     seconds = meta["seconds"]
     kinds: Counter[str] = Counter()
     flagged_kinds: Counter[str] = Counter()
-    genuine_kinds: Counter[str] = Counter()
     for p in probes:
-        kind = p["pairing"] + (f"+{p['synthesis']}" if p["synthesis"] else "")
+        kind = probe_kind(p["pairing"], p["synthesis"])
         kinds[kind] += 1
         flagged_kinds[kind] += p["score"]
-        genuine_kinds[kind] += p["world"] and p["score"] == 1 and is_genuine(p)
     verified = verified_figures(probes, meta.get("weak_skills"), categories)
     return {
         "run_dir": str(store.folder),
@@ -41,7 +40,7 @@ def summarize(store: RunStore) -> dict[str, Any]:
         "failed": sum(p["error"] is not None for p in probes),
         "flagged": flagged,
         "flag_rate": flagged / len(probes) if probes else 0.0,
-        "by_kind": {k: {"probes": n, "flagged": flagged_kinds[k], "genuine": genuine_kinds[k] if verified else None}
+        "by_kind": {k: {"probes": n, "flagged": flagged_kinds[k], "genuine": verified["genuine_by_kind"].get(k, 0) if verified else None}
                     for k, n in sorted(kinds.items())},  # fmt: skip
         "seconds": round(seconds, 2),
         "probes_per_second": round(len(probes) / seconds, 3) if seconds else None,

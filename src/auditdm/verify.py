@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from auditdm.judge import normalize_answer
-from auditdm.records import Category, OracleCheck
+from auditdm.records import Category, OracleCheck, probe_kind
 from auditdm.world.scene import Scene
 
 # A weak skill counts as covered when at least this share of the genuine failures test it.
@@ -70,10 +70,12 @@ def verified_figures(
     flagged = [p for p in checked if p["score"] == 1]
     kinds: Counter[str] = Counter()
     genuine_skills: Counter[str] = Counter()
+    genuine_kinds: Counter[str] = Counter()
     for p in flagged:
         if is_genuine(p):
             kinds["genuine"] += 1
             genuine_skills[p["skill"]] += 1
+            genuine_kinds[probe_kind(p["pairing"], p["synthesis"])] += 1
         else:
             kinds["ambiguous" if p["oracle_status"] == "ambiguous" else "unanswerable"] += 1
     genuine = kinds["genuine"]
@@ -88,5 +90,6 @@ def verified_figures(
         "weakness_recall": recall,
         "weak_skills": None if weak_skills is None else list(weak_skills),
         "genuine_by_skill": dict(genuine_skills.most_common()),
+        "genuine_by_kind": dict(genuine_kinds),
         "category_purity": category_purity(probes, categories) if categories else None,
     }
