@@ -27,18 +27,19 @@ import time
 from pathlib import Path
 
 from auditdm.audit import AuditConfig, start_audit
+from auditdm.records import RunSummary
 from auditdm.summary import format_summary
 
 
-def profiled_audit(config: AuditConfig, out: Path) -> dict:
+def profiled_audit(config: AuditConfig, out: Path) -> RunSummary:
     profile = cProfile.Profile()
     started = time.perf_counter()
     summary = profile.runcall(start_audit, config, out, False)
     wall = time.perf_counter() - started
     print(format_summary(summary))
     print(f"\nwall time including model loading and the weak-skill benchmark: {wall:.1f} s")
-    print(f"audit loop: {summary['seconds']} s, {summary['probes_per_second']} probes/s, "
-          f"share outside model calls {summary['outside_model_share']}")
+    print(f"audit loop: {summary.seconds} s, {summary.probes_per_second} probes/s, "
+          f"share outside model calls {summary.outside_model_share}")
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12)
     print("\nwhere the time goes (cProfile, by own time):")
@@ -90,7 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         config = AuditConfig(auditor=args.auditor, probes=args.probes, image_count=args.image_count)
         summary = profiled_audit(config, Path(folder) / "audit")
-        print(json.dumps({k: summary[k] for k in ("probes", "flagged", "flag_rate", "verified")}, indent=2))
+        print(json.dumps({k: summary.to_dict()[k] for k in ("probes", "flagged", "flag_rate", "verified")}, indent=2))
         if not args.no_resume_check:
             kill_and_resume(args.resume_probes, Path(folder))
 

@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 
 from auditdm.audit import AuditConfig, start_audit
-from auditdm.auditor import auditor_card, auditor_folder
+from auditdm.auditor import auditor_card
+from auditdm.summary import PAPER_PRECISION, PAPER_SUCCESS
 
 HELD_OUT_SEED = 7
 
@@ -39,8 +40,8 @@ def main() -> None:
         for i, auditor in enumerate(["world:baseline", *args.auditor]):
             config = AuditConfig(auditor=auditor, probes=args.images, image_count=args.images, seed=HELD_OUT_SEED,
                                  min_confidence=args.min_confidence)  # fmt: skip
-            summary = start_audit(config, Path(folder) / f"run{i}", progress=False)
-            card = auditor_card(auditor_folder(auditor))
+            summary = start_audit(config, Path(folder) / f"run{i}", progress=False).to_dict()
+            card = auditor_card(auditor)
             grpo = card.get("grpo", {})
             verified = summary["verified"]
             rows.append({
@@ -57,7 +58,9 @@ def main() -> None:
             })  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
     base = rows[0]["search_success_rate"]
-    print("\npaper: search success 21.4 % (baseline) -> 91.1 % (AuditDM); precision 81.3 / 11.5 / 7.2 %")
+    print(f"\npaper: search success {100 * PAPER_SUCCESS['baseline']:.1f} % (baseline) -> "
+          f"{100 * PAPER_SUCCESS['AuditDM']:.1f} % (AuditDM); precision "
+          f"{' / '.join(f'{100 * p:.1f}' for p in PAPER_PRECISION)} %")
     for row in rows:
         ratio = row["search_success_rate"] / base if base else float("inf")
         print(f"{row['auditor']:<32} success {100 * row['search_success_rate']:5.1f} % ({ratio:4.1f}x baseline), "

@@ -33,7 +33,7 @@ from auditdm.world.skills import Example, benchmark, dialogues
 from auditdm.world.zoo.build import build_model, build_processor, build_tokenizer
 from auditdm.world.zoo.pretrain import CELL_FIELDS, cell_labels
 from auditdm.world.zoo.recipes import ZOO
-from auditdm.world.zoo.train import IGNORE_INDEX, encode_batch, run_steps
+from auditdm.world.zoo.sft import IGNORE_INDEX, encode_batch, run_steps
 
 HELD_OUT_SEED = 77
 FEATURES = sum(len(values) for values in CELL_FIELDS.values())

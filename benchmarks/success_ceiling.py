@@ -24,15 +24,19 @@ import argparse
 import os
 import random
 from collections import defaultdict
+from dataclasses import replace
 
-from auditdm.records import Picture, Probe
-from auditdm.scoring import load_scorer
-from auditdm.sources import world_images
-from auditdm.synth import Synthesizer, SynthesisError, load_synthesizer
+from auditdm.backends import load_synthesizer
+from auditdm.panel import load_panel
+from auditdm.probes import with_instruction, with_question
+from auditdm.records import Picture, Probe, probe_kind
+from auditdm.synth import Synthesizer
 from auditdm.verify import check, is_genuine
+from auditdm.world.domain import WORLD
 from auditdm.world.edit import apply_edit
 from auditdm.world.oracle import SKILLS
 from auditdm.world.sampling import describe, sample_edit
+from auditdm.world.scene import Scene
 from auditdm.world.skills import ask
 
 HELD_OUT_SEED = 7  # benchmarks/grpo.py's images
@@ -46,24 +50,25 @@ def questions_about(picture: Picture, rng: random.Random) -> list[str]:
     return sorted({asked[0].text() for asked in found if asked is not None})
 
 
-def altered(picture: Picture, count: int, rng: random.Random, synthesizer: Synthesizer) -> list[tuple[str, Picture]]:
-    """Up to ``count`` altered images, by kind: half edited by a sampled command, half
-    regenerated from the caption of a sampled alteration."""
-    assert picture.scene is not None
-    pictures = []
+def altered(source: Probe, count: int, rng: random.Random, synthesizer: Synthesizer) -> list[Probe]:
+    """Up to ``count`` (Q, I*) probes that ask ``source``'s question: half on images edited by
+    a sampled command, half on images regenerated from the caption of a sampled alteration
+    (those the synthesizer cannot draw are left out)."""
+    assert source.picture is not None and isinstance(source.picture.scene, Scene)
+    scene = source.picture.scene
+    probes = []
     for k in range(count):
-        edit = sample_edit(rng, picture.scene)
+        edit = sample_edit(rng, scene)
         if edit is None:
             continue
-        try:
-            if k % 2:
-                pictures.append(("edit", synthesizer.edit(picture, edit.text(), k)))
-            else:
-                caption = describe(apply_edit(picture.scene, edit, rng)).text()
-                pictures.append(("caption", synthesizer.generate(caption, k)))
-        except SynthesisError:
-            continue
-    return pictures
+        if k % 2:
+            planned, text = replace(source, synthesis="edit", seed=k), edit.text()
+        else:
+            planned, text = replace(source, synthesis="caption", seed=k), describe(apply_edit(scene, edit, rng)).text()
+        made = with_instruction(planned, text, synthesizer)
+        if made.error is None:
+            probes.append(made)
+    return probes
 
 
 def main() -> None:
@@ -73,27 +78,24 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=40, help="altered images per image for (Q, I*) "
                         "(default: %(default)s)")  # fmt: skip
     args = parser.parse_args()
-    sources = world_images(args.images, HELD_OUT_SEED)
+    sources = WORLD.images(args.images, HELD_OUT_SEED)
     synthesizer = load_synthesizer("world")
-    probes: list[tuple[str, Probe]] = []
+    probes: list[Probe] = []
     for i, source in enumerate(sources):
         rng = random.Random(f"ceiling:{i}")
-        for question in questions_about(source.picture, rng):
-            probes.append(("question", Probe(len(probes), i, "question", None, "", 0, question=question,
-                                             picture=source.picture)))  # fmt: skip
-        for kind, picture in altered(source.picture, args.candidates, rng, synthesizer):
-            probes.append((f"image+{kind}", Probe(len(probes), i, "image", kind, "", 0, question=source.question,
-                                                  picture=picture)))  # fmt: skip
-    scorer = load_scorer("world:target", (), "exact", None)
-    scorer.score([probe for _, probe in probes])
+        asked = Probe(0, i, "question", None, 0, picture=source.picture)
+        probes += [with_question(asked, question) for question in questions_about(source.picture, rng)]
+        original = Probe(0, i, "image", None, 0, picture=source.picture, question=source.question)
+        probes += altered(original, args.candidates, rng, synthesizer)
+    probes = [replace(probe, index=k) for k, probe in enumerate(probes)]
+    answers = load_panel("world:target", (), "exact", None).answer(probes)
     failing: dict[str, set[int]] = defaultdict(set)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for kind, probe in probes:
-        assert probe.picture is not None and probe.picture.scene is not None
-        verdict = check(probe.question or "", probe.picture.scene)
-        genuine = probe.score == 1 and is_genuine({
-            "oracle_status": verdict.status, "truth": verdict.truth, "consensus": probe.consensus,
-            "target_answer": probe.target_answer})  # fmt: skip
+    for probe, answer in zip(probes, answers):
+        assert probe.picture is not None and answer is not None
+        kind = probe_kind(probe.pairing, probe.synthesis)
+        verdict = check(probe.question or "", probe.picture)
+        genuine = answer.score == 1 and is_genuine(answer.consensus, answer.target, verdict)
         counts[kind][0] += 1
         counts[kind][1] += genuine
         if genuine:

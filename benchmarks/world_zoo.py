@@ -15,7 +15,7 @@ import argparse
 import json
 
 from auditdm.world.zoo.evaluate import evaluate_zoo, format_table
-from auditdm.world.zoo.zoo import list_zoo, zoo_dir
+from auditdm.world.zoo.cards import list_zoo, zoo_dir
 
 
 def main() -> None:

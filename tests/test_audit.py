@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from auditdm.audit import AuditConfig, plan_probe
+from auditdm.audit import AuditConfig
 from auditdm.errors import UserError
+from auditdm.probes import plan_probe
+from auditdm.records import Picture, SourceImage
 from auditdm.store import FORMAT, RunStore
-from auditdm.world.zoo.zoo import find_model
+from auditdm.world.zoo.cards import find_model
 
 SMALL = ["--image-count", "4", "--weak-skill-questions", "3", "--batch-size", "5"]
 
@@ -52,13 +54,13 @@ def test_default_audit_end_to_end(tmp_path) -> None:
     assert sum(k["probes"] for k in kinds) == 15 and sum(k["flagged"] for k in kinds) == summary["flagged"]
     verified = summary["verified"]  # the genuine failures of every kind add up to the success rate
     assert sum(k["genuine"] for k in kinds) == round(verified["search_success_rate"] * verified["checked"])
-    probes, answers = store_rows(run_dir)
-    assert [p[0] for p in probes] == list(range(15))
-    valid = [p for p in probes if p[11] is None]
-    assert len(answers) == 4 * len(valid)  # the target and three references answered each valid probe
-    for probe in probes:  # every image a probe names is stored
-        assert probe[7] and (run_dir / "images" / probe[7][:2] / f"{probe[7]}.png").exists()
-        assert probe[10] is None or (run_dir / "images" / probe[10][:2] / f"{probe[10]}.png").exists()
+    store = RunStore.open(run_dir)
+    probes = list(store.probes())
+    assert [p.idx for p in probes] == list(range(15))
+    for probe in probes:  # the target and three references answered each valid probe; its images are stored
+        assert len(probe.answers) == (4 if probe.error is None else 0)
+        assert probe.parent_image and store.image_path(probe.parent_image).exists()
+        assert probe.image is None or store.image_path(probe.image).exists()
 
 
 @pytest.mark.slow
@@ -70,16 +72,16 @@ def test_each_pairing(tmp_path, pairing) -> None:
     store = RunStore.open(run_dir)
     sources = store.source_addresses()
     for probe in store.probes():
-        assert probe["pairing"] == pairing
-        original = store.sources()[probe["source"]].question
+        assert probe.pairing == pairing
+        original = store.sources()[probe.source].question
         if pairing == "question":  # (Q*, I): a new question about the original image
-            assert probe["synthesis"] is None and probe["image"] == sources[probe["source"]]
+            assert probe.synthesis is None and probe.image == sources[probe.source]
         else:  # a new image, from the auditor's caption or edit command
-            assert probe["synthesis"] in ("caption", "edit") and probe["instruction"]
+            assert probe.synthesis in ("caption", "edit") and probe.instruction
         if pairing == "image":  # (Q, I*): the image's original question
-            assert probe["question"] == original
-        if probe["error"] is None and pairing != "question":
-            assert probe["image"] != probe["parent_image"] or probe["synthesis"] == "caption"
+            assert probe.question == original
+        if probe.error is None and pairing != "question":
+            assert probe.image != probe.parent_image or probe.synthesis == "caption"
 
 
 @pytest.mark.slow
@@ -175,17 +177,15 @@ def test_a_run_of_another_format_is_refused_and_kept(tmp_path) -> None:
 
 
 def test_probes_cycle_over_images_then_kinds() -> None:
-    from auditdm.records import Picture, SourceImage
-
-    class Plan:  # only what plan_probe reads
-        config = AuditConfig(pairings=("question", "image"), syntheses=("edit",))
-        sources = [SourceImage("a", Picture(None), "q?"), SourceImage("b", Picture(None))]  # type: ignore[arg-type]
-
-    kinds = [(p.source, p.pairing, p.synthesis) for p in (plan_probe(Plan, i) for i in range(4))]  # type: ignore[arg-type]
+    sources = [SourceImage("a", Picture(None), "q?"), SourceImage("b", Picture(None))]  # type: ignore[arg-type]
+    planned = [plan_probe(sources, ("question", "image"), ("edit",), 0, i) for i in range(4)]
+    kinds = [(p.source, p.pairing, p.synthesis) for p in planned]
     # Each image starts at another kind; image b has no original question, so (Q, I*) does not apply to it.
     assert kinds == [(0, "question", None), (1, "question", None), (0, "image", "edit"), (1, "question", None)]
-    Plan.sources = [SourceImage(name, Picture(None), "q?") for name in "abc"]  # type: ignore[arg-type]
-    first_pass = [(p.source, p.pairing) for p in (plan_probe(Plan, i) for i in range(3))]  # type: ignore[arg-type]
+    assert planned[2].question == "q?" and planned[0].question is None  # (Q, I*) asks the original question
+    sources = [SourceImage(name, Picture(None), "q?") for name in "abc"]  # type: ignore[arg-type]
+    first_pass = [(p.source, p.pairing) for p in (plan_probe(sources, ("question", "image"), ("edit",), 0, i)
+                                                  for i in range(3))]  # fmt: skip
     assert first_pass == [(0, "question"), (1, "image"), (2, "question")]  # one pass already mixes kinds
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from auditdm.auditor import PROMPTS, load_auditor
-from auditdm.errors import UserError
-from auditdm.sources import world_images
-from auditdm.synth import SynthesisError, WorldSynthesizer
+from auditdm.auditor import load_auditor
+from auditdm.errors import SynthesisError, UserError
+from auditdm.prompts import PROMPTS
+from auditdm.world.domain import WORLD
+from auditdm.world.synth import WorldSynthesizer
 from auditdm.world.parse import ParseError, parse_question
-from auditdm.world.zoo.zoo import find_model
+from auditdm.world.zoo.cards import find_model
 
 
 @pytest.fixture(scope="module")
 def written() -> dict[str, list[str]]:
     auditor = load_auditor("world:baseline")
-    images = [s.picture.image for s in world_images(24, seed=5)]
+    images = [s.picture.image for s in WORLD.images(24, seed=5)]
     return {task: auditor.write(images, task, seed=1) for task in ("question", "caption", "edit")}  # type: ignore[misc]
 
 
@@ -31,7 +32,7 @@ def valid_share(texts: list[str], check) -> float:
 
 
 def test_baseline_writes_mostly_valid_world_sentences(written) -> None:
-    sources = world_images(24, seed=5)
+    sources = WORLD.images(24, seed=5)
     synth = WorldSynthesizer()
     assert valid_share(written["question"], parse_question) >= 0.7
     assert valid_share(written["caption"], lambda c: synth.generate(c, seed=0)) >= 0.4
@@ -44,7 +45,7 @@ def test_baseline_writes_mostly_valid_world_sentences(written) -> None:
 
 def test_sampling_is_reproducible_from_the_seed() -> None:
     auditor = load_auditor("world:baseline")
-    images = [s.picture.image for s in world_images(4, seed=5)]
+    images = [s.picture.image for s in WORLD.images(4, seed=5)]
     first = auditor.write(images, "question", seed=3)
     assert auditor.write(images, "question", seed=3) == first
     assert auditor.write(images, "question", seed=4) != first

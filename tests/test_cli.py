@@ -73,3 +73,16 @@ def test_every_subcommand_has_help() -> None:
         with pytest.raises(SystemExit) as exit_:
             parser.parse_args([*path, "--help"])
         assert exit_.value.code == 0
+
+
+def test_flag_defaults_are_the_config_defaults() -> None:
+    """Defaults live once, in the config dataclasses: parsing no flags gives their configs."""
+    from auditdm.audit import AuditConfig
+    from auditdm.cli import config_from
+    from auditdm.grpo import GRPOSettings
+
+    parser = build_parser()
+    assert config_from(AuditConfig, parser.parse_args(["audit"])) == AuditConfig()
+    assert config_from(GRPOSettings, parser.parse_args(["train-auditor", "-o", "x"])) == GRPOSettings()
+    compare = parser.parse_args(["compare", "world:a", "world:b"])
+    assert config_from(AuditConfig, compare) == AuditConfig()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from factories import probe_record
 
 from auditdm.findings import OTHER, find_categories, name_clusters
+from auditdm.records import ProbeRecord
 
 pytestmark = pytest.mark.slow  # loads MiniLM
 
 
-def probe(idx: int, question: str, consensus: str, target: str, score: int = 1) -> dict:
-    return {"idx": idx, "question": question, "consensus": consensus, "target_answer": target, "score": score,
-            "error": None}  # fmt: skip
+def probe(idx: int, question: str, consensus: str, target: str, score: int = 1) -> ProbeRecord:
+    return probe_record(idx=idx, question=question, consensus=consensus, target_answer=target, score=score)
 
 
 FAILURES = [

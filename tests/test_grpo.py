@@ -15,86 +15,90 @@ import pytest
 from safetensors.torch import load_file
 
 from auditdm.auditor import load_auditor
-from auditdm.grpo import AuditReward, GRPOSettings, read_curves, train_auditor
+from auditdm.grpo import AuditReward, GRPOSettings, read_curves, train_auditor, training_rows, training_sources
 from auditdm.judge import load_judge, score
-from auditdm.models import load_answerer
-from auditdm.scoring import Scorer
-from auditdm.sources import world_images
-from auditdm.synth import WorldSynthesizer
-from auditdm.world.zoo.zoo import find_model
+from auditdm.models import load_model
+from auditdm.panel import Panel
+from auditdm.records import SourceImage
+from auditdm.world.domain import WORLD
+from auditdm.world.synth import WorldSynthesizer
+from auditdm.world.zoo.cards import find_model
 
 # Model-comparison mode (one reference) flags often enough that groups disagree within a few steps.
 TINY = dict(steps=2, batch_size=8, group_size=4, images=4, save_every=1, references=("world:ref-a",))
 
 
 @pytest.fixture(scope="module")
-def scorer() -> Scorer:
+def panel() -> Panel:
     """Model-comparison mode (one reference), where disagreements are plentiful."""
-    return Scorer(load_answerer("world:target"), [load_answerer("world:ref-a")], load_judge("exact"))
+    return Panel(load_model("world:target"), [load_model("world:ref-a")], load_judge("exact"))
 
 
-def columns(n: int) -> dict[str, list]:
-    sources = world_images(n, seed=9)
-    return {"image": [s.picture.image for s in sources], "question": [s.question for s in sources],
-            "scene": [json.dumps(s.picture.scene.to_dict()) for s in sources]}  # fmt: skip
+SOURCES: list[SourceImage] = WORLD.images(12, seed=9)
 
 
-def test_the_reward_is_the_audit_score(scorer) -> None:
-    cols = columns(12)
+def reward_for(panel: Panel, **options) -> AuditReward:
+    return AuditReward(panel, WorldSynthesizer(), SOURCES, memory=options.pop("memory", 8), **options)
+
+
+def images(n: int) -> list:
+    return [s.picture.image for s in SOURCES[:n]]
+
+
+def test_the_reward_is_the_audit_score(panel) -> None:
     texts = ["what time does the clock show ?", "what number is on the sign ?", "how many circles are there ?",
              "is it day or night ?"] * 3  # fmt: skip
-    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.0, memory=8)
-    rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols)
-    target = scorer.target.answer(cols["image"], texts)
-    reference = scorer.references[0].answer(cols["image"], texts)
-    assert rewards == [float(score(t, [r], scorer.judge).score) for t, r in zip(target, reference)]
+    reward = reward_for(panel, novelty=0.0)
+    rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, source=list(range(12)))
+    target = panel.target.generate(images(12), texts)
+    reference = panel.references[0].generate(images(12), texts)
+    assert rewards == [float(score(t, [r], panel.judge).score) for t, r in zip(target, reference)]
     assert 0 < sum(rewards) < 12  # some probes flagged, some not: the check means something
 
 
-def test_degenerate_outputs_earn_nothing_and_crash_nothing(scorer) -> None:
-    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=8)
+def test_degenerate_outputs_earn_nothing_and_crash_nothing(panel) -> None:
+    reward = reward_for(panel, novelty=0.5)
     texts = ["", "make the moon purple", "a photo of a cat .", [{"role": "assistant", "content": "   "}],
-             "how many green objects are question at"]  # fmt: skip
-    assert reward(prompts=[None] * 5, completions=texts, task=["question", "edit", "caption", "question", "question"],
-                  **columns(5)) == [0.0] * 5  # fmt: skip
+             "how many green objects are question at", ""]  # fmt: skip
+    tasks = ["question", "edit", "caption", "question", "question", "caption"]
+    assert reward(prompts=[None] * 6, completions=texts, task=tasks, source=list(range(6))) == [0.0] * 6
+    errors = [p.error for p in reward.probes([""] * 2, ["caption", "edit"], [0, 1])]
+    assert errors == ["invalid caption: the auditor wrote nothing", "invalid edit: the auditor wrote nothing"]
 
 
-def test_a_question_outside_the_grammar_earns_nothing_where_the_models_disagree(scorer) -> None:
-    cols = columns(12)
+def test_a_question_outside_the_grammar_earns_nothing_where_the_models_disagree(panel) -> None:
     texts = ["how many green objects are question at"] * 12  # noise GRPO learnt to append, 2026-11-26
-    target = scorer.target.answer(cols["image"], texts)
-    reference = scorer.references[0].answer(cols["image"], texts)
-    assert any(score(t, [r], scorer.judge).score for t, r in zip(target, reference))  # flagged, were it valid
-    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=8)
-    assert reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols) == [0.0] * 12
+    target = panel.target.generate(images(12), texts)
+    reference = panel.references[0].generate(images(12), texts)
+    assert any(score(t, [r], panel.judge).score for t, r in zip(target, reference))  # flagged, were it valid
+    reward = reward_for(panel, novelty=0.5)
+    assert reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, source=list(range(12))) == [0.0] * 12
 
 
-def test_novelty_pays_less_for_the_same_failure_again(scorer) -> None:
-    cols = columns(12)
-    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=8)
+def test_novelty_pays_less_for_the_same_failure_again(panel) -> None:
+    reward = reward_for(panel, novelty=0.5)
     texts = ["what time does the clock show ?"] * 12
-    first = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols)
+    first = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, source=list(range(12)))
     flagged = [r for r in first if r >= 1]
     assert flagged and flagged[0] == pytest.approx(1.5) and all(r == pytest.approx(1.0) for r in flagged[1:])
 
 
-def test_a_novelty_discount_pays_a_failure_found_again_less_than_a_new_one(scorer) -> None:
-    cols = columns(12)
-    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.8, memory=8, novelty_as="discount")
+def test_a_novelty_discount_pays_a_failure_found_again_less_than_a_new_one(panel) -> None:
+    reward = reward_for(panel, novelty=0.8, novelty_as="discount")
     texts = ["what time does the clock show ?"] * 12
-    flagged = [r for r in reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols) if r > 0]
+    rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, source=list(range(12)))
+    flagged = [r for r in rewards if r > 0]
     assert len(flagged) > 1 and flagged[0] == pytest.approx(1.0)
     assert all(r == pytest.approx(0.2) for r in flagged[1:])
 
 
-def test_answer_novelty_pays_less_for_the_same_answer_however_worded(scorer) -> None:
-    cols = {k: v * 2 for k, v in columns(6).items()}
+def test_answer_novelty_pays_less_for_the_same_answer_however_worded(panel) -> None:
+    sources = list(range(6)) * 2
     texts = ["how many circles are there ?"] * 6 + ["how many squares are there ?"] * 6
-    reward = AuditReward(scorer, WorldSynthesizer(), novelty=0.5, memory=16, novelty_of="answer")
-    rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, **cols)
-    probes = reward.probes(texts, ["question"] * 12, cols["image"], cols["scene"], cols["question"])
-    reward.scorer.score(probes)
-    flagged = [(p.consensus, r) for p, r in zip(probes, rewards) if p.score]
+    reward = reward_for(panel, novelty=0.5, memory=16, novelty_of="answer")
+    rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, source=sources)
+    answers = panel.answer(reward.probes(texts, ["question"] * 12, sources))
+    flagged = [(a.consensus, r) for a, r in zip(answers, rewards) if a and a.score]
     repeats = [r for i, (answer, r) in enumerate(flagged) if answer in [a for a, _ in flagged[:i]]]
     assert flagged[0][1] == pytest.approx(1.5) and repeats  # the data holds a repeated answer
     assert all(r == pytest.approx(1.0) for r in repeats)  # worded differently or not, nothing more
@@ -108,7 +112,8 @@ def test_a_step_changes_the_auditor_and_checkpoints_are_auditors(tmp_path) -> No
     assert any(not before[name].equal(after[name]) for name in before)
     checkpoint = tmp_path / "run" / "checkpoint-1"
     auditor = load_auditor(str(checkpoint))
-    assert auditor.prompts == "auditdm" and len(auditor.write([world_images(1)[0].picture.image], "question", 0)) == 1
+    image = WORLD.images(1, seed=0)[0].picture.image
+    assert auditor.prompts == "auditdm" and len(auditor.write([image], "question", 0)) == 1
     assert set(read_curves(tmp_path / "run")) == {"reward", "flag_rate", "validity", "diversity"}
     assert json.loads((final / "auditdm.json").read_text())["curves"]["GRPO reward"]
 
@@ -162,3 +167,25 @@ def test_bad_settings_are_clear(tmp_path) -> None:
 def test_curves_file_is_plain_jsonl(tmp_path: Path) -> None:
     (tmp_path / "curves.jsonl").write_text('{"step": 1, "reward": 0.5}\n{"step": 2, "reward": 1.0}\n')
     assert read_curves(tmp_path) == {"reward": [0.5, 1.0]} and read_curves(tmp_path, upto=1) == {"reward": [0.5]}
+
+
+def test_an_image_folder_trains_on_questions_only(tmp_path) -> None:
+    """A folder's images have no original question, so only the question path applies to them."""
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (40, 30), (80 * i, 90, 200)).save(folder / f"{i}.jpg")
+    settings = GRPOSettings(image_folder=str(folder))
+    rows = training_rows(settings, training_sources(settings))
+    assert sorted(r["source"] for r in rows) == [0, 1, 2] and {r["task"] for r in rows} == {"question"}
+    world = GRPOSettings(images=2)
+    assert len(training_rows(world, training_sources(world))) == 2 * 3  # every path of every world image
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU (none in CI)")
+def test_a_step_on_the_gpu(tmp_path) -> None:
+    final = train_auditor(GRPOSettings(**TINY, device="cuda", dtype="bfloat16"), tmp_path / "run", progress=False)
+    assert (final / "model.safetensors").exists()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from auditdm.audit import conclude
-from auditdm.records import OracleCheck, Picture, Probe, SourceImage
+from auditdm.records import Answers, OracleCheck, Picture, Probe, SourceImage
+from auditdm.records import RunSummary
 from auditdm.store import RunStore
 from auditdm.world.synth import generate
 
@@ -41,7 +42,7 @@ def browse(html: Path, *flags: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, dict]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, RunSummary]:
     """A run whose failures come in two kinds; one target answer is a script."""
     store = RunStore.create(tmp_path_factory.mktemp("run") / "run", {"config": {"target": "world:target",
                             "references": ["world:ref-a", "world:ref-b"], "auditor": "world:baseline",
@@ -52,17 +53,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, dict]:
     edited, edited_scene = generate("a clock showing 9:00 at the center on a clear night")
     kinds = [("what time does the clock show ?", "3:30", ["5:00", "7:00", SCRIPT]),
              ("what color is the circle ?", "red", ["blue", "green", "yellow"])]  # fmt: skip
-    probes = []
+    probes, answers, checks = [], [], []
     for question, truth, wrong in kinds:
         for answer in wrong:
             index = len(probes)
-            p = Probe(index, 0, "image", "caption", store.source_addresses()[0], seed=index, question=question,
-                      instruction="a clock showing 9:00 at the center on a clear night",
-                      picture=Picture(edited, edited_scene))  # fmt: skip
-            p.target_answer, p.reference_answers, p.consensus, p.score = answer, (truth, truth), truth, 1
-            p.check = OracleCheck("answerable", truth, "clock" if "time" in question else "color")
-            probes.append(p)
-    store.commit_batch(0, probes, "world:baseline", "baseline", ANSWERERS)
+            probes.append(Probe(index, 0, "image", "caption", index, store.source_addresses()[0],
+                                Picture(edited, edited_scene), question,
+                                instruction="a clock showing 9:00 at the center on a clear night"))  # fmt: skip
+            answers.append(Answers(answer, (truth, truth), truth, 1))
+            checks.append(OracleCheck("answerable", truth, "clock" if "time" in question else "color"))
+    store.commit_batch(0, probes, answers, checks, "world:baseline", "baseline", ANSWERERS)
     return store, conclude(store)
 
 
@@ -72,8 +72,8 @@ def test_report_opens_with_sections_images_and_charts(run) -> None:
     result = browse(report, "--dump-dom")
     dom = result.stdout
     assert "<h1>auditdm report</h1>" in dom and 'id="summary"' in dom and 'id="verified"' in dom
-    assert dom.count('class="category"') == len(summary["categories"]) == 2
-    assert summary["by_kind"] == {"image+caption": {"probes": 6, "flagged": 6, "genuine": 6}}
+    assert dom.count('class="category"') == len(summary.categories) == 2
+    assert summary.to_dict()["by_kind"] == {"image+caption": {"probes": 6, "flagged": 6, "genuine": 6}}
     assert "<th>genuine (oracle)</th>" in dom and "<td>image+caption</td><td>6</td><td>6</td><td>6</td>" in dom
     assert dom.count("<img") >= 2 * 2 and "data:image/png;base64," in dom
     assert 'id="category-chart"' in dom and "<polyline" in dom  # category rates, auditor training curve

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from auditdm.export import export_run
-from auditdm.records import OracleCheck, Picture, Probe, SourceImage
+from auditdm.records import Answers, OracleCheck, Picture, Probe, SourceImage
 from auditdm.store import RunStore, RunStoreError
 from auditdm.world.render import render
 from auditdm.world.scene import Scene, Sign
@@ -19,12 +19,15 @@ ANSWERERS = [("world:target", "target"), ("world:ref-a", "reference"), ("world:r
 
 def probe(store: RunStore, index: int, error: str | None = None) -> Probe:
     parent = store.source_addresses()[0]
-    p = Probe(index, 0, "question", None, parent, seed=index, question="what number is on the sign ?",
-              picture=Picture(render(SCENE), SCENE), error=error)  # fmt: skip
-    if error is None:
-        p.target_answer, p.reference_answers, p.consensus, p.score = "41", ("42", "42"), "42", 1
-        p.check = OracleCheck("answerable", "42", "text")
-    return p
+    return Probe(index, 0, "question", None, index, parent, Picture(render(SCENE), SCENE),
+                 question="what number is on the sign ?", error=error)  # fmt: skip
+
+
+def commit(store: RunStore, batch: int, probes: list[Probe], auditor: str = "a") -> None:
+    """Commit probes as the panel and the oracle would have answered them (failed ones: not at all)."""
+    answers = [None if p.error else Answers("41", ("42", "42"), "42", 1) for p in probes]
+    checks = [None if p.error else OracleCheck("answerable", "42", "text") for p in probes]
+    store.commit_batch(batch, probes, answers, checks, auditor, "baseline", ANSWERERS)
 
 
 @pytest.fixture
@@ -35,23 +38,23 @@ def store(tmp_path) -> RunStore:
 
 
 def test_batches_round_trip_with_answers_and_images(store) -> None:
-    store.commit_batch(0, [probe(store, 0), probe(store, 1, error="invalid caption: no")], "world:baseline",
-                       "baseline", ANSWERERS)  # fmt: skip
+    commit(store, 0, [probe(store, 0), probe(store, 1, error="invalid caption: no")], "world:baseline")
     first, failed = store.probes()
-    assert first["answers"] == {"world:target": "41", "world:ref-a": "42", "world:ref-b": "42"}
-    assert first["score"] == 1 and first["truth"] == "42" and first["skill"] == "text" and first["world"]
-    assert failed["error"] == "invalid caption: no" and failed["answers"] == {} and failed["score"] == 0
+    assert first.answers == {"world:target": "41", "world:ref-a": "42", "world:ref-b": "42"}
+    assert first.score == 1 and first.truth == "42" and first.skill == "text" and first.verifiable
+    assert first.auditor == "world:baseline" and first.parent_image == store.source_addresses()[0]
+    assert failed.error == "invalid caption: no" and failed.answers == {} and failed.score == 0
     assert store.done_batches() == {0}
     # The probed image is stored as a world PNG that carries its scene.
-    assert store.load_picture(first["image"]).scene == SCENE
+    assert first.image is not None and store.load_picture(first.image).scene == SCENE
     assert store.sources()[0].question == "is it day or night ?"
 
 
 def test_a_batch_is_never_stored_twice(store) -> None:
-    store.commit_batch(0, [probe(store, 0)], "a", "baseline", ANSWERERS)
+    commit(store, 0, [probe(store, 0)])
     with pytest.raises(sqlite3.IntegrityError):
-        store.commit_batch(0, [probe(store, 1)], "a", "baseline", ANSWERERS)
-    assert [p["idx"] for p in store.probes()] == [0]  # the failed batch left nothing behind
+        commit(store, 0, [probe(store, 1)])
+    assert [p.idx for p in store.probes()] == [0]  # the failed batch left nothing behind
 
 
 def test_formats_and_folders_are_checked(store, tmp_path) -> None:
@@ -68,7 +71,7 @@ def test_formats_and_folders_are_checked(store, tmp_path) -> None:
 def test_export_to_jsonl_and_parquet(store) -> None:
     import pyarrow.parquet as pq
 
-    store.commit_batch(0, [probe(store, 0), probe(store, 1, error="empty")], "a", "baseline", ANSWERERS)
+    commit(store, 0, [probe(store, 0), probe(store, 1, error="empty")])
     lines = export_run(store.folder, "jsonl").read_text().splitlines()
     assert [json.loads(line)["idx"] for line in lines] == [0, 1]
     table = pq.read_table(export_run(store.folder, "parquet")).to_pylist()

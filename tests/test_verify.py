@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from factories import probe_record
 
-from auditdm.verify import check, verified_figures
+from auditdm.records import Picture, ProbeRecord
+from auditdm.verify import check, majority, verified_figures
+from auditdm.world.render import render
 from auditdm.world.scene import Clock, Scene, Shape
 
 SCENE = Scene(items={"top left": Shape("circle", "red"), "center": Shape("circle", "blue"),
@@ -21,15 +24,15 @@ SCENE = Scene(items={"top left": Shape("circle", "red"), "center": Shape("circle
     ],
 )
 def test_check(question, status, truth, skill) -> None:
-    result = check(question, SCENE)
-    assert (result.status, result.truth, result.skill) == (status, truth, skill)
+    result = check(question, Picture(render(SCENE), SCENE))
+    assert result is not None and (result.status, result.truth, result.skill) == (status, truth, skill)
 
 
 def row(score: int, status: str | None, truth: str | None, consensus: str | None, target: str | None,
         skill: str | None = "clock", world: bool = True, error: str | None = None,
-        kind: tuple[str, str | None] = ("question", None)) -> dict:  # fmt: skip
-    return {"score": score, "oracle_status": status, "truth": truth, "consensus": consensus, "target_answer": target,
-            "skill": skill, "world": world, "error": error, "pairing": kind[0], "synthesis": kind[1]}  # fmt: skip
+        kind: tuple[str, str | None] = ("question", None)) -> ProbeRecord:  # fmt: skip
+    return probe_record(pairing=kind[0], synthesis=kind[1], error=error, target_answer=target, consensus=consensus,
+                        score=score, oracle_status=status, truth=truth, skill=skill, verifiable=world)  # fmt: skip
 
 
 def test_figures() -> None:
@@ -45,9 +48,17 @@ def test_figures() -> None:
     ]
     figures = verified_figures(probes, ["clock", "color", "texture"])
     assert figures is not None
-    assert figures["checked"] == 7 and figures["search_success_rate"] == pytest.approx(2 / 7)
-    assert figures["precision"] == pytest.approx({"genuine": 2 / 5, "ambiguous": 1 / 5, "unanswerable": 2 / 5})
-    assert figures["weakness_recall"] == pytest.approx(1 / 3)  # clock is covered; color and texture are not
-    assert figures["genuine_by_kind"] == {"question": 1, "image+edit": 1}
+    assert figures.checked == 7 and figures.search_success_rate == pytest.approx(2 / 7)
+    precision = figures.precision
+    assert (precision.genuine, precision.ambiguous, precision.unanswerable) == pytest.approx((2 / 5, 1 / 5, 2 / 5))
+    assert figures.weakness_recall == pytest.approx(1 / 3)  # clock is covered; color and texture are not
+    assert figures.genuine_by_kind == {"question": 1, "image+edit": 1}
     assert verified_figures([row(1, None, None, "a", "b", world=False)], ["clock"]) is None
-    assert verified_figures(probes, None)["weakness_recall"] is None
+    unknown = verified_figures(probes, None)
+    assert unknown is not None and unknown.weakness_recall is None
+
+
+def test_the_majority_is_the_audit_consensus_with_a_majority_quorum() -> None:
+    # Normalised as the judge normalises ("Three" is "3"); empty answers never agree.
+    assert majority([["3", "red", "", "yes"], ["Three", "blue", "", "yes"], ["4", "red", "", "no"]]) == [
+        "3", "red", None, "yes"]  # fmt: skip

@@ -1,10 +1,10 @@
 """The audit: the auditor writes probes, the target and references answer, the judge scores.
 
 For every probe the target's answer is compared with the references' consensus (score
-s = 1 when they differ, SPEC section 2); on world images the oracle then verifies what was
-flagged. Probes are made and committed in batches of ``batch_size``: each batch is drawn
-from seeds of its own, so a resumed run redoes an interrupted batch exactly as an
-uninterrupted run would have done it.
+s = 1 when they differ, SPEC section 2); on images of an embedded domain the oracle then
+verifies what was flagged. Probes are made and committed in batches of ``batch_size``:
+each batch is drawn from seeds of its own, so a resumed run redoes an interrupted batch
+exactly as an uninterrupted run would have done it.
 """
 
 from __future__ import annotations
@@ -12,40 +12,46 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tqdm.auto import tqdm
 
 from auditdm.auditor import Auditor, load_auditor
+from auditdm.backends import ModelSpec, load_domain, load_synthesizer
 from auditdm.errors import UserError
-from auditdm.questions import question_error
-from auditdm.records import PAIRINGS, SYNTHESES, Pairing, Probe, SourceImage, Synthesis, Task
-from auditdm.scoring import Scorer, load_scorer
+from auditdm.panel import Panel, load_panel
+from auditdm.probes import make_probes, plan_probe
+from auditdm.records import PAIRINGS, SYNTHESES, Pairing, RunSummary, SourceImage, Synthesis, Task
 from auditdm.store import RunStore
 from auditdm.summary import summarize
-from auditdm.synth import Synthesizer, SynthesisError, load_synthesizer
-from auditdm.verify import check
+from auditdm.synth import Synthesizer
+from auditdm.verify import check, target_weak_skills
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 SUMMARY = "summary.json"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class AuditConfig:
-    """Everything that decides an audit's probes; saved in the run, so a resume repeats it."""
+    """Everything that decides an audit's probes; saved in the run, so a resume repeats it.
+    The command line's defaults are these."""
 
     target: str = "world:target"
-    references: tuple[str, ...] = ()  # empty: every reference of the world zoo
+    references: tuple[str, ...] = ()  # empty: the target kind's default references (the world zoo's)
     auditor: str = "world:auditor"  # GRPO-trained; world:baseline is the untrained baseline
     prompts: str | None = None  # prompt set; None: the auditor's own
     pairings: tuple[Pairing, ...] = PAIRINGS
     syntheses: tuple[Synthesis, ...] = SYNTHESES
     synthesizer: str = "world"
-    images: str | None = None  # a folder of images; None: world images
-    image_count: int = 40  # world images, when no folder is given
+    images: str | None = None  # a folder of images; None: images of `domain`
+    domain: str = "world"  # the embedded domain whose images are audited when no folder is given
+    image_count: int = 40  # domain images, when no folder is given
     probes: int = 200
     quorum: int | None = None  # references that must agree; None: all
     min_confidence: float | None = None  # a reference less sure of its answer abstains; None: none do
@@ -53,13 +59,13 @@ class AuditConfig:
     temperature: float = 1.0  # the auditor's sampling temperature
     seed: int = 0
     batch_size: int = 50  # probes per committed batch
-    weak_skill_questions: int = 100  # per skill, to find the target's weak skills (world models only)
+    weak_skill_questions: int = 100  # per skill, to find the target's weak skills (domain models only)
     device: str = "cpu"  # where every model runs ("cuda:0", ...)
     dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
 
     def __post_init__(self) -> None:
         if self.probes < 1 or self.batch_size < 1 or self.image_count < 1:
-            raise UserError("--probes, --images-count and --batch-size must be at least 1")
+            raise UserError("--probes, --image-count and --batch-size must be at least 1")
         for name, given, known in (("pairing", self.pairings, PAIRINGS), ("synthesis", self.syntheses, SYNTHESES)):
             unknown = [g for g in given if g not in known]
             if unknown or not given:
@@ -72,158 +78,124 @@ class AuditConfig:
         return cls(**values)
 
 
-@dataclass
+class Stopwatch:
+    """Adds up the time spent in model calls (the auditor's and the panel's)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def timed(self, call: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class _TimedAuditor:
+    """The auditor, its calls timed by the stopwatch."""
+
+    auditor: Auditor
+    clock: Stopwatch
+
+    def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:
+        return self.clock.timed(lambda: self.auditor.write(images, task, seed))
+
+
+@dataclass(frozen=True)
 class Audit:
     """What an audit runs with: the loaded models, the images, and where it stores."""
 
     config: AuditConfig
     store: RunStore
     auditor: Auditor
-    scorer: Scorer  # its clock also times the auditor: all model calls
+    panel: Panel
     synthesizer: Synthesizer
     sources: list[SourceImage]
 
 
-def start_audit(config: AuditConfig, out: Path, progress: bool = True) -> dict[str, Any]:
+def start_audit(config: AuditConfig, out: Path, progress: bool = True) -> RunSummary:
     """Run a new audit into ``out``; returns its summary (also saved as summary.json)."""
-    from auditdm.sources import folder_images, world_images
+    from auditdm.sources import load_sources
 
     RunStore.check_new(out)
-    sources = folder_images(Path(config.images)) if config.images else world_images(config.image_count, config.seed)
-    config, (auditor, scorer, synthesizer) = _load(config)
-    weak = _weak_skills(config, scorer, progress)
+    sources = load_sources(config.images, config.domain, config.image_count, config.seed)
+    config, (auditor, panel, synthesizer) = _load(config)
+    weak = _weak_skills(config, panel, progress)
     meta = {"config": dataclasses.asdict(config), "weak_skills": weak, "seconds": 0.0,
-            "auditor_curves": getattr(auditor, "curves", {})}  # fmt: skip
+            "auditor_curves": auditor.curves}  # fmt: skip
     store = RunStore.create(out, meta)
     store.add_sources(sources)
-    return _run(Audit(config, store, auditor, scorer, synthesizer, sources), progress)
+    return _run(Audit(config, store, auditor, panel, synthesizer, sources), progress)
 
 
-def resume_audit(run_dir: Path, progress: bool = True) -> dict[str, Any]:
+def resume_audit(run_dir: Path, progress: bool = True) -> RunSummary:
     """Continue a stopped audit where it stopped; returns the summary of the whole run."""
     store = RunStore.open(run_dir)
     config, models = _load(AuditConfig.from_dict(store.meta()["config"]))
     return _run(Audit(config, store, *models, sources=store.sources()), progress)
 
 
-def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Scorer, Synthesizer]]:
+def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synthesizer]]:
     """Load every model the audit needs (first errors first: a bad name fails in seconds);
     the config comes back with its references named."""
     synthesizer = load_synthesizer(config.synthesizer)
     placement = {"device": config.device, "dtype": config.dtype}
-    scorer = load_scorer(config.target, config.references, config.judge, config.quorum, config.min_confidence,
-                         **placement)  # fmt: skip
-    config = dataclasses.replace(config, references=tuple(r.name for r in scorer.references))
+    panel = load_panel(config.target, config.references, config.judge, config.quorum, config.min_confidence,
+                       **placement)  # fmt: skip
+    config = dataclasses.replace(config, references=tuple(r.name for r in panel.references))
     auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, **placement)
-    return config, (auditor, scorer, synthesizer)
+    return config, (auditor, panel, synthesizer)
 
 
-def _weak_skills(config: AuditConfig, scorer: Scorer, progress: bool) -> list[str] | None:
-    """The target's weak skills on the held-out benchmark, when all models are world models
-    (the only ones the world benchmark is meant for); None otherwise."""
-    if not all(spec.startswith("world:") for spec in (config.target, *config.references)):
+def _weak_skills(config: AuditConfig, panel: Panel, progress: bool) -> list[str] | None:
+    """The target's weak skills on the held-out benchmark of the embedded domain that every
+    model belongs to (the only models that benchmark is meant for); None otherwise."""
+    domains = {ModelSpec.parse(spec).domain for spec in (config.target, *config.references)}
+    if len(domains) != 1 or None in domains:
         return None
-    from auditdm.world.zoo.evaluate import target_weak_skills
-
+    domain = load_domain(domains.pop() or "")
     if progress:
         print(f"finding the weak skills of {config.target} ({config.weak_skill_questions} held-out questions per skill)")
-    return target_weak_skills(scorer.target, scorer.references, config.weak_skill_questions)
+    return target_weak_skills(panel.target, panel.references, domain.benchmark(config.weak_skill_questions))
 
 
-def _combinations(config: AuditConfig, source: SourceImage) -> list[tuple[Pairing, Synthesis | None]]:
-    """The (pairing, synthesis) kinds of probe an image allows, in a fixed order."""
-    kinds: list[tuple[Pairing, Synthesis | None]] = []
-    for pairing in config.pairings:
-        if pairing == "question":
-            kinds.append(("question", None))
-        elif pairing == "both" or source.question is not None:  # (Q, I*) needs an original question
-            kinds += [(pairing, synthesis) for synthesis in config.syntheses]
-    return kinds
-
-
-def plan_probe(audit: Audit, index: int) -> Probe:
-    """Probe ``index``: images in turn; each image's kinds of probe in turn, starting at a
-    different kind for each image, so that a single pass over the images mixes every kind."""
-    count = len(audit.sources)
-    source = audit.sources[index % count]
-    kinds = _combinations(audit.config, source)
-    if not kinds:
-        raise UserError(f"{source.name}: none of the pairings {', '.join(audit.config.pairings)} applies "
-                        "to an image without an original question; include 'question' or 'both'")  # fmt: skip
-    pairing, synthesis = kinds[(index // count + index % count) % len(kinds)]
-    return Probe(index, index % count, pairing, synthesis, parent_image="", seed=_seed(audit.config.seed, "probe", index),
-                 picture=source.picture, question=source.question if pairing == "image" else None)  # fmt: skip
-
-
-def _seed(*parts: object) -> int:
-    return zlib.crc32(":".join(map(str, parts)).encode())
-
-
-def run_batch(audit: Audit, batch: int, probes: list[Probe]) -> None:
-    """Make, answer, score and check a batch of planned probes, in place."""
-    seed = audit.config.seed
-    for synthesis in SYNTHESES:  # the auditor writes captions and commands from the original image
-        group = [p for p in probes if p.synthesis == synthesis]
-        texts = _write(audit, group, synthesis, _seed(seed, batch, synthesis))
-        for probe, text in zip(group, texts):
-            probe.instruction = text
-            assert probe.picture is not None
-            try:
-                if synthesis == "caption":
-                    probe.picture = audit.synthesizer.generate(text, probe.seed)
-                else:
-                    probe.picture = audit.synthesizer.edit(probe.picture, text, probe.seed)
-            except SynthesisError as error:
-                probe.error, probe.picture = f"invalid {synthesis}: {error}", None
-    asking = [p for p in probes if p.pairing != "image" and p.error is None]  # the paper's Q* = A(I', p_q)
-    for probe, question in zip(asking, _write(audit, asking, "question", _seed(seed, batch, "question"))):
-        probe.question = question
-        probe.error = question_error(question, probe.picture)
-    audit.scorer.score(probes)
-    for probe in probes:  # verification only: the score above never sees the oracle
-        if probe.target_answer is not None and probe.picture is not None and probe.picture.scene is not None:
-            probe.check = check(probe.question or "", probe.picture.scene)
-
-
-def _write(audit: Audit, probes: Sequence[Probe], task: Task, seed: int) -> list[str]:
-    if not probes:
-        return []
-    images = [p.picture.image for p in probes if p.picture is not None]
-    return audit.scorer.timed(lambda: audit.auditor.write(images, task, seed))
-
-
-def _run(audit: Audit, progress: bool) -> dict[str, Any]:
-    config, store = audit.config, audit.store
+def _run(audit: Audit, progress: bool) -> RunSummary:
+    config, store, panel = audit.config, audit.store, audit.panel
     parents = store.source_addresses()
     done = store.done_batches()
-    batches = range(0, (config.probes + config.batch_size - 1) // config.batch_size)
-    scorer = audit.scorer
-    answerers = [(scorer.target.name, "target"), *((r.name, "reference") for r in scorer.references)]
-    flagged = sum(p["score"] for p in store.probes())
+    clock = Stopwatch()
+    auditor = _TimedAuditor(audit.auditor, clock)
+    answerers = [(panel.target.name, "target"), *((r.name, "reference") for r in panel.references)]
+    flagged = sum(p.score for p in store.probes())
     started = time.perf_counter()
     bar = tqdm(total=config.probes, desc="probes", unit="probe", disable=not progress,
                initial=min(config.probes, len(done) * config.batch_size))  # fmt: skip
     bar.set_postfix(flagged=flagged, refresh=False)
-    for batch in batches:
+    for batch in range(0, (config.probes + config.batch_size - 1) // config.batch_size):
         if batch in done:
             continue
         indices = range(batch * config.batch_size, min(config.probes, (batch + 1) * config.batch_size))
-        probes = [plan_probe(audit, i) for i in indices]
-        for probe in probes:
-            probe.parent_image = parents[probe.source]
-        run_batch(audit, batch, probes)
-        store.commit_batch(batch, probes, audit.auditor.name, audit.auditor.prompts, answerers)
-        flagged += sum(p.score for p in probes)
+        planned = [plan_probe(audit.sources, config.pairings, config.syntheses, config.seed, i, parents)
+                   for i in indices]  # fmt: skip
+        probes = make_probes(planned, auditor, audit.synthesizer, config.seed, batch)
+        answers = clock.timed(lambda: panel.answer(probes))
+        # Verification only: the scores above never see the oracle.
+        checks = [check(p.question or "", p.picture) if a is not None and p.picture is not None else None
+                  for p, a in zip(probes, answers)]  # fmt: skip
+        store.commit_batch(batch, probes, answers, checks, audit.auditor.name, audit.auditor.prompts, answerers)
+        flagged += sum(a.score for a in answers if a is not None)
         bar.update(len(probes))
         bar.set_postfix(flagged=flagged, refresh=False)
     bar.close()
     meta = store.meta()
     store.set_meta(seconds=meta["seconds"] + time.perf_counter() - started,
-                   model_seconds=meta.get("model_seconds", 0.0) + audit.scorer.model_seconds)  # fmt: skip
+                   model_seconds=meta.get("model_seconds", 0.0) + clock.seconds)  # fmt: skip
     return conclude(store)
 
 
-def conclude(store: RunStore) -> dict[str, Any]:
+def conclude(store: RunStore) -> RunSummary:
     """Group the run's failures into categories, then write summary.json and report.html;
     returns the summary. Reads nothing but the store, so it can run again at any time."""
     from auditdm.findings import find_categories
@@ -231,6 +203,6 @@ def conclude(store: RunStore) -> dict[str, Any]:
 
     store.replace_categories(find_categories(list(store.probes())))
     summary = summarize(store)
-    (store.folder / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    (store.folder / SUMMARY).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     write_report(store, summary)
     return summary

@@ -1,126 +1,87 @@
 """The auditor A: a vision-language model that writes probes for an image.
 
-Given an image and one of three instruction prompts it writes a question (p_q), a caption
-that regenerates the image with small alterations (p_c), or an image-editing command (p_e).
-The prompts are the paper's (arXiv 2512.16921, appendix A.1), both the ones AuditDM trains
-with and the prompt-engineering baseline's. Any VLM can audit: ``world:NAME`` (a zoo
-auditor) and ``hf:PATH`` go through the same transformers code as the answerers.
+Given an image and one of three instruction prompts (``prompts.py``) it writes a question
+(p_q), a caption that regenerates the image with small alterations (p_c), or an
+image-editing command (p_e). Any model can audit: an auditor is a VLM plus a prompt set.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from auditdm.backends import MODEL_FORMS, ModelSpec
 from auditdm.errors import UserError
+from auditdm.models import VLM, load_model, read_card
+from auditdm.prompts import MAX_NEW_TOKENS, PROMPTS
 from auditdm.records import Task
 
 if TYPE_CHECKING:
     from PIL import Image
 
-PROMPTS: dict[str, dict[Task, str]] = {
-    "auditdm": {
-        "caption": "You are given an image. Produce a detailed, literal caption that would allow a model to "
-        "regenerate the image, but also introduce small alterations to certain visual attributes. Return a "
-        "single final caption describing the modified version only.",
-        "edit": "You are given an image. Generate a single image-editing command that describes how to modify "
-        "the image. The modification must remain plausible in the real world. The command should be specific, "
-        "actionable, and unambiguous. Return the editing command only.",
-        "question": "You are given an image. Generate a single question that can be answered solely based on "
-        "its visible content. Return the question only.",
-    },
-    "baseline": {
-        "caption": "You are given an image. Produce a detailed, literal caption that would allow a model to "
-        "regenerate the image, but introduce small changes that are easy for models to get wrong. Return a "
-        "single caption describing the modified version only.",
-        "edit": "You are given an image. Generate a single image-editing command that makes a realistic change "
-        "but is challenging for vision models. The modification must remain plausible in the real world. The "
-        "command should be specific, actionable, and unambiguous. Return the editing command only.",
-        "question": "You are given an image. Generate a single question answerable from its visible content "
-        "but challenging for vision-language models. Return the question only.",
-    },
-}
-"""The instruction prompts by set: ``auditdm`` (p_q, p_c, p_e) and ``baseline`` (p^b)."""
 
-# Room for the longest world caption (six items and the atmosphere) with a margin.
-MAX_NEW_TOKENS: dict[Task, int] = {"question": 32, "caption": 96, "edit": 32}
+@dataclass(frozen=True)
+class Auditor:
+    """A VLM prompted with one of the paper's prompt sets, sampling at ``temperature``;
+    ``curves`` are its training curves, from its card (the report plots them)."""
 
+    model: VLM
+    prompts: str
+    temperature: float = 1.0
+    curves: dict[str, list[float]] = field(default_factory=dict)
 
-class Auditor(Protocol):
-    """Writes one text per image for a task (a question, a caption or an edit command)."""
+    def __post_init__(self) -> None:
+        if self.prompts not in PROMPTS:
+            raise UserError(f"unknown prompt set {self.prompts!r} (have: {', '.join(PROMPTS)})")
 
-    name: str
-    prompts: str  # the prompt set in use
+    @property
+    def name(self) -> str:
+        return self.model.name
 
     def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:
         """One text for each image, sampled reproducibly from ``seed``."""
-        ...
-
-
-class VLMAuditor:
-    """A transformers VLM prompted with the paper's instructions, sampling at ``temperature``."""
-
-    def __init__(self, path: str, *, name: str, prompts: str, temperature: float = 1.0,
-                 **options: Any) -> None:  # fmt: skip
-        from auditdm.models.hf import HFAnswerer
-
-        if prompts not in PROMPTS:
-            raise UserError(f"unknown prompt set {prompts!r} (have: {', '.join(PROMPTS)})")
-        self.name, self.prompts, self.temperature = name, prompts, temperature
-        self.model = HFAnswerer(path, name=name, **options)  # device, dtype, batch_size, progress
-        self.curves = training_curves(Path(path))
-
-    def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:
         prompt = PROMPTS[self.prompts][task]
         return self.model.generate(images, [prompt] * len(images), max_new_tokens=MAX_NEW_TOKENS[task],
                                    temperature=self.temperature, seed=seed)  # fmt: skip
 
 
-def auditor_card(folder: Path) -> dict[str, Any]:
-    """The ``auditdm.json`` card of a model folder (prompts, training settings and curves);
-    empty for a folder without one."""
-    path = folder / "auditdm.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+def auditor_spec(spec: str) -> str:
+    """An auditor's model spec: ``world:NAME``, ``hf:PATH``, or a bare path to a folder (a GRPO
+    checkpoint, say), which is read as ``hf:PATH``."""
+    if ":" not in spec and Path(spec).is_dir():
+        return f"hf:{spec}"
+    try:
+        ModelSpec.parse(spec)
+    except UserError:
+        raise UserError(f"unknown auditor {spec!r}: expected one of {MODEL_FORMS}, or a model folder") from None
+    return spec
 
 
-def training_curves(folder: Path) -> dict[str, list[float]]:
-    """The training curves an auditor folder's card carries, by name (the report plots
-    them); none for a folder without a card."""
-    card = auditor_card(folder)
+def auditor_card(spec: str) -> dict[str, Any]:
+    """The card of an auditor's folder (prompts, training settings and curves); empty for a
+    hub id or a folder without one."""
+    source = ModelSpec.parse(auditor_spec(spec)).resolve()
+    return read_card(source) if isinstance(source, Path) else {}
+
+
+def training_curves(card: dict[str, Any]) -> dict[str, list[float]]:
+    """The training curves a card carries, by name."""
     curves = {"supervised warm-start loss": card["loss_curve"]} if card.get("loss_curve") else {}
     return {**curves, **card.get("curves", {})}
 
 
-BACKENDS = ("world", "hf")
-
-
-def auditor_folder(spec: str) -> Path:
-    """The model folder of an auditor: ``world:NAME`` (a zoo auditor), ``hf:PATH``, or a bare
-    path to a folder (a GRPO checkpoint, say)."""
-    kind, sep, name = spec.partition(":")
-    if not sep and Path(spec).is_dir():
-        return Path(spec)
-    if not sep or kind not in BACKENDS or not name:
-        raise UserError(f"unknown auditor {spec!r}: expected one of " + ", ".join(f"{k}:NAME" for k in BACKENDS)
-                        + ", or a model folder")  # fmt: skip
-    if kind == "world":
-        from auditdm.world.zoo.zoo import find_model
-
-        model = find_model(name)
-        if model.role != "auditor":
-            raise UserError(f"world:{name} is a {model.role} model, not an auditor")
-        return model.path
-    return Path(name)
-
-
-def load_auditor(spec: str, prompts: str | None = None, **options: object) -> VLMAuditor:
+def load_auditor(spec: str, prompts: str | None = None, temperature: float = 1.0, **options: Any) -> Auditor:
     """The auditor a ``kind:name`` string (or a folder) names.
 
-    The prompt set is ``prompts`` if given, else the one the folder's ``auditdm.json`` card
-    says it was trained for (``world:baseline``: baseline), else ``auditdm``.
+    The prompt set is ``prompts`` if given, else the one the folder's card says it was
+    trained for (``world:baseline``: baseline), else ``auditdm``. A model whose card gives
+    it another role (a target, a reference) is refused.
     """
-    folder = auditor_folder(spec)
-    default = auditor_card(folder).get("prompts")
-    return VLMAuditor(str(folder), name=spec, prompts=prompts or default or "auditdm", **options)  # type: ignore[arg-type]
+    card = auditor_card(spec)
+    if card.get("role", "auditor") != "auditor":
+        raise UserError(f"{spec} is a {card['role']} model, not an auditor")
+    model = load_model(auditor_spec(spec), **options)
+    model.name = spec  # as the user named it: a bare folder stays a folder in the store
+    return Auditor(model, prompts or card.get("prompts") or "auditdm", temperature, training_curves(card))

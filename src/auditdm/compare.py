@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from auditdm.audit import AuditConfig, start_audit
-from auditdm.judge import normalize_answer
 from auditdm.store import RunStore
+from auditdm.verify import is_right, oracle_check
 
 COMPARISON = "comparison.json"
 
@@ -26,12 +26,12 @@ def _slug(spec: str) -> str:
 
 def compare_models(a: str, b: str, config: AuditConfig, out: Path, progress: bool = True) -> dict[str, Any]:
     """Audit ``a`` against ``b`` and ``b`` against ``a`` into ``out``; returns the comparison."""
-    directions = []
+    directions: list[dict[str, Any]] = []
     for target, reference in ((a, b), (b, a)):
         run_dir = out / f"{_slug(target)}-vs-{_slug(reference)}"
         summary = start_audit(dataclasses.replace(config, target=target, references=(reference,)), run_dir, progress)
         directions.append({"target": target, "reference": reference, "run_dir": str(run_dir),
-                           "probes": summary["probes"], "disagreements": summary["flagged"],
+                           "probes": summary.probes, "disagreements": summary.flagged,
                            "categories": _judged_categories(RunStore.open(run_dir), target)})  # fmt: skip
     worse: dict[str, list[str]] = {a: [], b: []}
     for direction in directions:
@@ -44,20 +44,20 @@ def compare_models(a: str, b: str, config: AuditConfig, out: Path, progress: boo
 
 
 def _judged_categories(store: RunStore, target: str) -> list[dict[str, Any]]:
-    """Each category of a comparison run, with how often each model was the wrong one (world
-    images only) and the model that is worse there (None when the oracle cannot tell)."""
+    """Each category of a comparison run, with how often each model was the wrong one (probes
+    the oracle checked) and the model that is worse there (None when the oracle cannot tell)."""
     config = store.meta()["config"]
     reference = config["references"][0]
-    probes = {p["idx"]: p for p in store.probes()}
+    probes = {p.idx: p for p in store.probes()}
     judged = []
     for category in store.categories():
         wrong = {target: 0, reference: 0}
         for p in (probes[i] for i in category.members):
-            if p["oracle_status"] != "answerable":
+            check = oracle_check(p)
+            if check is None or check.status != "answerable":
                 continue
-            truth = normalize_answer(p["truth"])
-            wrong[target] += normalize_answer(p["target_answer"]) != truth
-            wrong[reference] += normalize_answer(p["consensus"]) != truth
+            wrong[target] += not is_right(p.target_answer, check)
+            wrong[reference] += not is_right(p.consensus, check)
         decided = wrong[target] != wrong[reference]
         judged.append({"name": category.name, "disagreements": category.size, "wrong": wrong,
                        "worse": max(wrong, key=lambda m: wrong[m]) if decided else None})  # fmt: skip

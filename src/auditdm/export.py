@@ -12,7 +12,7 @@ from auditdm.store import RunStore
 def export_run(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
     """Write every probe of the run in ``run_dir`` to ``output``; returns the path written."""
     store = RunStore.open(run_dir)
-    rows = list(store.probes())
+    rows = [probe.to_dict() for probe in store.probes()]
     store.close()
     output = output or run_dir / f"probes.{fmt}"
     if fmt == "jsonl":

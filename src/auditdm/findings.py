@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from auditdm.embed import embed
-from auditdm.records import Category
+from auditdm.records import Category, ProbeRecord
 
 # Mean cosine distance (question and answer) at which two probes stop being the same kind.
 # With MiniLM, "how many circles are there ?" / "how many diamonds are there ?" are 0.55
@@ -35,10 +34,10 @@ EXAMPLES = 4
 OTHER = "other"
 
 
-def probe_vectors(probes: Sequence[dict[str, Any]]) -> np.ndarray:
+def probe_vectors(probes: Sequence[ProbeRecord]) -> np.ndarray:
     """Unit vectors whose cosine distance is the mean of the question and answer distances."""
-    questions = embed([p["question"] for p in probes])
-    answers = embed([p["consensus"] or p["target_answer"] or "" for p in probes])
+    questions = embed([p.question or "" for p in probes])
+    answers = embed([p.consensus or p.target_answer or "" for p in probes])
     return np.concatenate([questions, answers], axis=1) / np.sqrt(2)
 
 
@@ -89,7 +88,7 @@ def name_clusters(texts: Sequence[str], labels: Sequence[int]) -> dict[int, str]
     for row, c in zip(weights, clusters):
         opening = _opening(members[c])
         keyword = next((terms[i] for i in np.argsort(-row) if row[i] > 0 and terms[i] not in opening), None)
-        tail = ([ "…"] if opening else []) + [keyword] if keyword else []
+        tail = ((["…"] if opening else []) + [keyword]) if keyword else []
         names[c] = " ".join(opening + tail) or OTHER
     return names
 
@@ -99,16 +98,16 @@ def _quote(text: str | None, limit: int = 80) -> str:
     return f"“{text if len(text) <= limit else text[: limit - 1] + '…'}”"
 
 
-def find_categories(probes: Sequence[dict[str, Any]], distance: float = DISTANCE) -> list[Category]:
+def find_categories(probes: Sequence[ProbeRecord], distance: float = DISTANCE) -> list[Category]:
     """Categories of the flagged probes among ``probes`` (store records), largest first."""
-    flagged = [p for p in probes if p["score"] == 1 and p["question"]]
+    flagged = [p for p in probes if p.score == 1 and p.question]
     if not flagged:
         return []
     vectors = probe_vectors(flagged)
     labels = cluster(vectors, distance)
     sizes = np.bincount(labels)
     labels = np.where(sizes[labels] >= MIN_SIZE, labels, -1)  # -1: pooled as "other"
-    names = name_clusters([p["question"] for p in flagged], labels.tolist())
+    names = name_clusters([p.question or "" for p in flagged], labels.tolist())
     names[-1] = OTHER
     groups = sorted(set(labels.tolist()), key=lambda c: (c == -1, -int((labels == c).sum())))
     centroids = {c: _unit(vectors[labels == c].mean(axis=0)) for c in groups}
@@ -120,10 +119,10 @@ def find_categories(probes: Sequence[dict[str, Any]], distance: float = DISTANCE
         typical = [members[i] for i in np.argsort(-closeness)]
         example = typical[0]
         total = max(assigned.get(c, 0), len(members))
-        description = (f"{len(members)} flagged of {total} probes like {_quote(example['question'])}: the target "
-                       f"answered {_quote(example['target_answer'], 30)}, the references {_quote(example['consensus'], 30)}")  # fmt: skip
+        description = (f"{len(members)} flagged of {total} probes like {_quote(example.question)}: the target "
+                       f"answered {_quote(example.target_answer, 30)}, the references {_quote(example.consensus, 30)}")  # fmt: skip
         categories.append(Category(names[c], description, len(members), total, len(members) / total,
-                                   tuple(p["idx"] for p in typical[:EXAMPLES]), tuple(p["idx"] for p in members)))  # fmt: skip
+                                   tuple(p.idx for p in typical[:EXAMPLES]), tuple(p.idx for p in members)))  # fmt: skip
     return categories
 
 
@@ -131,10 +130,10 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / (np.linalg.norm(vector) or 1.0)
 
 
-def _assign(probes: Sequence[dict[str, Any]], centroids: dict[int, np.ndarray], distance: float) -> dict[int, int]:
+def _assign(probes: Sequence[ProbeRecord], centroids: dict[int, np.ndarray], distance: float) -> dict[int, int]:
     """How many valid probes (flagged or not) lie nearest to each category's centre, within
     ``distance``: the denominators of the flag rates."""
-    valid = [p for p in probes if p["error"] is None and p["question"]]
+    valid = [p for p in probes if p.error is None and p.question]
     named = [c for c in centroids if c != -1]
     if not valid or not named:
         return {}

@@ -3,8 +3,8 @@
 Leaves out on purpose: generation with vLLM and multi-GPU training (TRL's own flags do both)
 and the paper's batch of 256 (ours is set for two CPU cores). What it keeps: for each image
 a group of G probes sampled across the enabled paths; the reward of each is the audit's
-score s (the target against the references' consensus, through the same ``Scorer`` as the
-audit), plus an optional novelty bonus; advantages normalised within the group (TRL's
+score s (made by the audit's probe maker, answered and scored by the audit's ``Panel``),
+plus an optional novelty bonus; advantages normalised within the group (TRL's
 ``scale_rewards="group"``); only the auditor is updated, through TRL's ``GRPOTrainer``.
 
 Each path gives a probe directly: a question (Q*, I); a caption that regenerates the image,
@@ -24,16 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from auditdm.auditor import PROMPTS
+from auditdm.auditor import auditor_spec
+from auditdm.backends import ModelSpec, load_synthesizer
 from auditdm.errors import UserError
-from auditdm.questions import question_error
-from auditdm.records import Picture, Probe, Task
-from auditdm.scoring import Scorer, check_min_confidence
-from auditdm.synth import Synthesizer, SynthesisError
+from auditdm.models import write_card as write_model_card
+from auditdm.panel import Panel, check_min_confidence, load_panel
+from auditdm.probes import with_instruction, with_question
+from auditdm.prompts import PROMPTS
+from auditdm.records import TASKS, Answers, Probe, SourceImage, Synthesis, Task
+from auditdm.sources import load_sources
+from auditdm.synth import Synthesizer
 
 SETTINGS = "settings.json"
 CURVES = "curves.jsonl"
-CARD = "auditdm.json"
 NOVELTY_OF = ("probe", "answer")
 NOVELTY_AS = ("bonus", "discount")
 
@@ -44,13 +47,16 @@ class GRPOSettings:
 
     auditor: str = "world:baseline"
     target: str = "world:target"
-    references: tuple[str, ...] = ()  # empty: every world reference
+    references: tuple[str, ...] = ()  # empty: the target kind's default references (the world zoo's)
     quorum: int | None = None
     min_confidence: float | None = None  # a reference less sure of its answer abstains
     judge: str = "exact"
-    tasks: tuple[Task, ...] = ("question", "caption", "edit")  # the enabled paths
+    tasks: tuple[Task, ...] = TASKS  # the enabled paths
     prompts: str = "auditdm"
-    images: int = 512  # world training images (a stream apart from the audit's)
+    images: int = 512  # domain training images (a stream apart from the audit's), when no folder is given
+    image_folder: str | None = None  # a folder of training images instead
+    domain: str = "world"  # the embedded domain whose images train the auditor
+    synthesizer: str = "world"
     group_size: int = 8  # G: probes sampled per image and path
     batch_size: int = 32  # probes per step (completions, as TRL counts them)
     steps: int = 1200
@@ -76,13 +82,15 @@ class GRPOSettings:
     temperature: float = 1.0
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)
     seed: int = 0
+    device: str = "cpu"  # where the auditor trains and every model runs: cpu, cuda, cuda:0, ...
+    dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
 
     def __post_init__(self) -> None:
         if self.batch_size % self.group_size:
             raise UserError(f"--batch-size {self.batch_size} must be a multiple of --group-size {self.group_size}")
-        unknown = [t for t in self.tasks if t not in ("question", "caption", "edit")]
+        unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
-            raise UserError(f"unknown path {', '.join(unknown) or '(none given)'} (choose from question, caption, edit)")
+            raise UserError(f"unknown path {', '.join(unknown) or '(none given)'} (choose from {', '.join(TASKS)})")
         if self.novelty_of not in NOVELTY_OF:
             raise UserError(f"unknown novelty measure {self.novelty_of!r} (choose from {', '.join(NOVELTY_OF)})")
         if self.novelty_as not in NOVELTY_AS:
@@ -107,7 +115,8 @@ def completion_text(completion: Any) -> str:
 
 
 class AuditReward:
-    """The reward function: each completion becomes a probe and earns its audit score s.
+    """The reward function: each completion becomes a probe (through the audit's probe maker)
+    and earns its audit score s (through the audit's panel).
 
     With ``novelty`` > 0 a flagged probe's novelty n is ``1 - similarity``, its highest cosine
     similarity (MiniLM) to the last ``memory`` flagged probes, compared by their text or
@@ -118,50 +127,40 @@ class AuditReward:
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name
 
-    def __init__(self, scorer: Scorer, synthesizer: Synthesizer, novelty: float, memory: int,
-                 curves: Path | None = None, novelty_of: str = "probe", novelty_as: str = "bonus") -> None:  # fmt: skip
-        self.scorer, self.synthesizer, self.novelty, self.novelty_of = scorer, synthesizer, novelty, novelty_of
-        self.novelty_as = novelty_as
+    def __init__(self, panel: Panel, synthesizer: Synthesizer, sources: Sequence[SourceImage], novelty: float,
+                 memory: int, curves: Path | None = None, novelty_of: str = "probe",
+                 novelty_as: str = "bonus") -> None:  # fmt: skip
+        self.panel, self.synthesizer, self.sources = panel, synthesizer, sources
+        self.novelty, self.novelty_of, self.novelty_as = novelty, novelty_of, novelty_as
         self.recent: deque[np.ndarray] = deque(maxlen=memory)
         self.curves = curves
 
-    def probes(self, texts: Sequence[str], tasks: Sequence[str], images: Sequence[Any], scenes: Sequence[str],
-               questions: Sequence[str]) -> list[Probe]:  # fmt: skip
-        """The probes the completions stand for, synthesised (failed ones carry their error)."""
-        from auditdm.world.scene import Scene
-
+    def probes(self, texts: Sequence[str], tasks: Sequence[str], sources: Sequence[int]) -> list[Probe]:
+        """The probes the completions stand for, made as the audit makes them: a question is
+        (Q*, I); a caption or an edit command is (Q, I*), asked the image's original question."""
         made = []
-        for i, (text, task, image, scene, question) in enumerate(zip(texts, tasks, images, scenes, questions)):
-            picture = Picture(image.convert("RGB"), Scene.from_dict(json.loads(scene)) if scene else None)
-            probe = Probe(i, 0, "question" if task == "question" else "image", None if task == "question" else task,  # type: ignore[arg-type]
-                          parent_image="", seed=0, picture=picture, question=question)  # fmt: skip
+        for i, (text, task, source) in enumerate(zip(texts, tasks, sources)):
+            image = self.sources[source]
             if task == "question":
-                probe.question, probe.error = text, question_error(text, picture)
-            elif not text:
-                probe.error = f"invalid {task}: the auditor wrote nothing"
+                made.append(with_question(Probe(i, source, "question", None, 0, picture=image.picture), text))
             else:
-                probe.instruction = text
-                try:
-                    probe.picture = (self.synthesizer.generate(text, seed=0) if task == "caption"
-                                     else self.synthesizer.edit(picture, text, seed=0))  # fmt: skip
-                except SynthesisError as error:
-                    probe.error, probe.picture = f"invalid {task}: {error}", None
-            made.append(probe)
+                synthesis: Synthesis = "caption" if task == "caption" else "edit"
+                planned = Probe(i, source, "image", synthesis, 0, picture=image.picture, question=image.question)
+                made.append(with_instruction(planned, text, self.synthesizer))
         return made
 
-    def __call__(self, prompts: list[Any], completions: list[Any], task: list[str], image: list[Any],
-                 scene: list[str], question: list[str], trainer_state: Any = None, **_: Any) -> list[float]:  # fmt: skip
+    def __call__(self, prompts: list[Any], completions: list[Any], task: list[str], source: list[int],
+                 trainer_state: Any = None, **_: Any) -> list[float]:  # fmt: skip
         texts = [completion_text(c) for c in completions]
-        probes = self.probes(texts, task, image, scene, question)
-        self.scorer.score(probes)
-        scores = [float(p.score) for p in probes]
-        flagged = [i for i, p in enumerate(probes) if p.score]
-        compared = [(probes[i].consensus or "") if self.novelty_of == "answer" else texts[i] for i in flagged]
+        probes = self.probes(texts, task, source)
+        answers = self.panel.answer(probes)
+        rewards = [float(a.score) if a else 0.0 for a in answers]
+        flagged = [(i, a) for i, a in enumerate(answers) if a and a.score]
+        compared = [(a.consensus or "") if self.novelty_of == "answer" else texts[i] for i, a in flagged]
         bonus = self._novelty(compared) if self.novelty and flagged else []
-        rewards = list(scores)
-        for i, extra in zip(flagged, bonus):
+        for (i, _flag), extra in zip(flagged, bonus):
             rewards[i] += self.novelty * (extra if self.novelty_as == "bonus" else extra - 1)
-        self._log(trainer_state, probes, texts, rewards)
+        self._log(trainer_state, probes, answers, texts, rewards)
         return rewards
 
     def _novelty(self, texts: list[str]) -> list[float]:
@@ -175,10 +174,11 @@ class AuditReward:
             self.recent.append(vector)
         return novelty
 
-    def _log(self, state: Any, probes: list[Probe], texts: list[str], rewards: list[float]) -> None:
+    def _log(self, state: Any, probes: list[Probe], answers: list[Answers | None], texts: list[str],
+             rewards: list[float]) -> None:  # fmt: skip
         if self.curves is None:
             return
-        flagged = [t for t, p in zip(texts, probes) if p.score]
+        flagged = [t for t, a in zip(texts, answers) if a and a.score]
         row = {
             "step": int(getattr(state, "global_step", 0)) + 1,
             "reward": float(np.mean(rewards)),
@@ -190,18 +190,21 @@ class AuditReward:
             file.write(json.dumps(row) + "\n")
 
 
-def training_rows(settings: GRPOSettings) -> list[dict[str, Any]]:
-    """One row per training image and enabled path: the prompt, the image, and what a probe
-    needs (the image's scene and original question), shuffled reproducibly."""
-    from auditdm.sources import world_images
+def training_sources(settings: GRPOSettings) -> list[SourceImage]:
+    """The training images: the folder's, or the domain's (a stream apart from the audit's)."""
+    return load_sources(settings.image_folder, settings.domain, settings.images, 100_000 + settings.seed)
 
+
+def training_rows(settings: GRPOSettings, sources: Sequence[SourceImage]) -> list[dict[str, Any]]:
+    """One row per training image and enabled path that the image allows (caption and edit
+    ask the image's original question, so they need one): the prompt, the image and its
+    index in ``sources``, shuffled reproducibly."""
     rows = []
-    for source in world_images(settings.images, seed=100_000 + settings.seed):
-        scene = json.dumps(source.picture.scene.to_dict()) if source.picture.scene else ""
+    for index, source in enumerate(sources):
         for task in settings.tasks:
-            rows.append({"prompt": [{"role": "user", "content": PROMPTS[settings.prompts][task]}],
-                         "image": source.picture.image, "task": task, "scene": scene,
-                         "question": source.question or ""})  # fmt: skip
+            if task == "question" or source.question is not None:
+                rows.append({"prompt": [{"role": "user", "content": PROMPTS[settings.prompts][task]}],
+                             "image": source.picture.image, "task": task, "source": index})  # fmt: skip
     order = np.random.default_rng(settings.seed).permutation(len(rows))
     return [rows[i] for i in order]
 
@@ -218,9 +221,26 @@ def read_curves(out: Path, upto: int | None = None) -> dict[str, list[float]]:
 def write_card(folder: Path, settings: GRPOSettings, curves: dict[str, list[float]], step: int,
                **extra: Any) -> None:  # fmt: skip
     """The card that makes a folder load as an auditor, with its prompts and curves."""
-    card = {"role": "auditor", "prompts": settings.prompts, "task": "audit", "grpo_step": step,
-            "grpo": dataclasses.asdict(settings), "curves": {f"GRPO {k}": v for k, v in curves.items()}, **extra}  # fmt: skip
-    (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    write_model_card(folder, {"role": "auditor", "prompts": settings.prompts, "task": "audit", "grpo_step": step,
+                              "grpo": dataclasses.asdict(settings),
+                              "curves": {f"GRPO {k}": v for k, v in curves.items()}, **extra})  # fmt: skip
+
+
+def grpo_config(settings: GRPOSettings, out: Path, progress: bool) -> Any:
+    """TRL's GRPOConfig for the settings: on the CPU or on the GPU that ``device`` names."""
+    from trl import GRPOConfig
+
+    on_cpu = settings.device == "cpu"
+    return GRPOConfig(
+        output_dir=str(out), use_cpu=on_cpu, bf16=not on_cpu and settings.dtype == "bfloat16",
+        gradient_checkpointing=False, use_vllm=False,
+        per_device_train_batch_size=settings.batch_size, num_generations=settings.group_size,
+        max_completion_length=96, temperature=settings.temperature, beta=settings.kl, learning_rate=settings.lr,
+        lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_ratio},
+        warmup_steps=settings.warmup_fraction, max_steps=settings.steps, save_strategy="steps",
+        save_steps=settings.save_every, logging_steps=10, report_to=[], seed=settings.seed,
+        scale_rewards="group", disable_tqdm=not progress, dataloader_num_workers=0,
+    )  # fmt: skip
 
 
 def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final: Path | None = None,
@@ -230,36 +250,27 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     folder (``final``, else ``out/final``), loadable as ``--auditor hf:FOLDER``."""
     from datasets import Dataset
     from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    from auditdm.auditor import auditor_folder
-    from auditdm.scoring import load_scorer
-    from auditdm.synth import load_synthesizer
+    from trl import GRPOTrainer
 
     settings = _settings_for(settings, out, resume)
     checkpoint = _last_checkpoint(out) if resume else None
     if checkpoint is not None:  # curves logged after the checkpoint are redone by the resumed run
         kept = [line for line in (out / CURVES).read_text().splitlines() if json.loads(line)["step"] <= checkpoint[1]]
         (out / CURVES).write_text("".join(line + "\n" for line in kept))
-    folder = auditor_folder(settings.auditor)
-    scorer = load_scorer(settings.target, settings.references, settings.judge, settings.quorum,
-                         settings.min_confidence)  # fmt: skip
+    source = ModelSpec.parse(auditor_spec(settings.auditor)).resolve()
+    placement = {"device": settings.device, "dtype": settings.dtype}
+    panel = load_panel(settings.target, settings.references, settings.judge, settings.quorum,
+                       settings.min_confidence, **placement)  # fmt: skip
+    sources = training_sources(settings)
     if not resume:  # only once the models load: a bad option leaves no folder that blocks the next try
         out.mkdir(parents=True, exist_ok=True)
         (out / SETTINGS).write_text(json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
-    reward = AuditReward(scorer, load_synthesizer("world"), settings.novelty, settings.memory, out / CURVES,
-                         settings.novelty_of, settings.novelty_as)  # fmt: skip
-    model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True)
-    processor = AutoProcessor.from_pretrained(folder, local_files_only=True, backend="pil")
-    config = GRPOConfig(
-        output_dir=str(out), use_cpu=True, bf16=False, gradient_checkpointing=False, use_vllm=False,
-        per_device_train_batch_size=settings.batch_size, num_generations=settings.group_size,
-        max_completion_length=96, temperature=settings.temperature, beta=settings.kl, learning_rate=settings.lr,
-        lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_ratio},
-        warmup_steps=settings.warmup_fraction, max_steps=settings.steps, save_strategy="steps",
-        save_steps=settings.save_every, logging_steps=10, report_to=[], seed=settings.seed,
-        scale_rewards="group", disable_tqdm=not progress, dataloader_num_workers=0,
-    )  # fmt: skip
+    reward = AuditReward(panel, load_synthesizer(settings.synthesizer), sources, settings.novelty, settings.memory,
+                         out / CURVES, settings.novelty_of, settings.novelty_as)  # fmt: skip
+    local = isinstance(source, Path)
+    model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=local, use_safetensors=True,
+                                                        dtype=settings.dtype)  # fmt: skip
+    processor = AutoProcessor.from_pretrained(source, local_files_only=local, backend="pil")
     peft_config = None
     if settings.lora_rank:
         from peft import LoraConfig
@@ -274,9 +285,9 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
             write_card(out / f"checkpoint-{step}", settings, read_curves(out, step), step)
 
     rewards: list[Any] = [reward]  # a callable object, as TRL's reward functions may be
-    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=config, processing_class=processor,
-                          train_dataset=Dataset.from_list(training_rows(settings)), peft_config=peft_config,
-                          callbacks=[Cards()])  # fmt: skip
+    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=grpo_config(settings, out, progress),
+                          processing_class=processor, train_dataset=Dataset.from_list(training_rows(settings, sources)),
+                          peft_config=peft_config, callbacks=[Cards()])  # fmt: skip
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint[0]) if checkpoint else None)
     seconds = time.perf_counter() - started

@@ -1,14 +1,16 @@
 """Which auditor questions are valid probes, for the audit and the GRPO reward alike.
 
-A question must say something. About a world image it must also be in the world's grammar:
-the only language the world's models were taught and its oracle reads. Like a caption the
-generator cannot draw, a question outside it is an invalid auditor output, not a finding;
-without this rule GRPO learns to append noise to a question, which the references answer
-one way and the target another. Only the question's form is checked, never its answer.
+A question must say something. About an image of an embedded domain it must also be in the
+domain's grammar: the only language its models were taught and its oracle reads. Like a
+caption the generator cannot draw, a question outside it is an invalid auditor output, not
+a finding; without this rule GRPO learns to append noise to a question, which the
+references answer one way and the target another. Only the question's form is checked,
+never its answer.
 """
 
 from __future__ import annotations
 
+from auditdm.backends import domain_of
 from auditdm.records import Picture
 
 
@@ -17,10 +19,7 @@ def question_error(question: str, picture: Picture | None) -> str | None:
     if not question.strip():
         return "invalid question: the auditor wrote nothing"
     if picture is not None and picture.scene is not None:
-        from auditdm.world.parse import ParseError, parse_question
-
-        try:
-            parse_question(question)
-        except ParseError as error:
-            return f"invalid question: outside the world's grammar ({error})"
+        error = domain_of(picture.scene).question_error(question)
+        if error is not None:
+            return f"invalid question: {error}"
     return None

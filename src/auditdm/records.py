@@ -1,19 +1,20 @@
-"""Typed records handed between the audit's stages: pictures, source images, probes and
-failure categories.
+"""Typed records handed between stages, all frozen: pictures, source images, probes, their
+answers and oracle checks, stored probes, failure categories and the run summary.
 
 A probe is one attempt to make the target fail: a question about an image, where the
 auditor wrote the question, the image (through a caption or an edit command), or both.
+Stages return new records instead of filling shared ones, so a batch can be made in one
+place and answered in another.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 if TYPE_CHECKING:
     from PIL import Image
-
-    from auditdm.world.scene import Scene
 
 Pairing = Literal["question", "image", "both"]
 """(Q*, I): a new question about the original image; (Q, I*): the original question about a
@@ -27,6 +28,7 @@ SYNTHESES: tuple[Synthesis, ...] = ("caption", "edit")
 
 Task = Literal["question", "caption", "edit"]
 """What the auditor is asked to write: the paper's p_q, p_c and p_e."""
+TASKS: tuple[Task, ...] = ("question", "caption", "edit")
 
 
 def probe_kind(pairing: str, synthesis: str | None) -> str:
@@ -34,9 +36,19 @@ def probe_kind(pairing: str, synthesis: str | None) -> str:
     return pairing + (f"+{synthesis}" if synthesis else "")
 
 
+class Scene(Protocol):
+    """What an embedded domain knows an image contains; ``domain`` names the domain (in
+    ``backends.DOMAINS``) that can edit the image and check questions about it."""
+
+    domain: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Picture:
-    """An image, with its world scene when it has one (then E can edit it and the oracle check it)."""
+    """An image, with its scene when it comes from an embedded domain (then that domain can
+    edit it and its oracle check questions about it)."""
 
     image: Image.Image
     scene: Scene | None = None
@@ -51,35 +63,57 @@ class SourceImage:
     question: str | None = None
 
 
-@dataclass
-class Probe:
-    """One probe as it moves through the audit; stored once complete.
+@dataclass(frozen=True)
+class Labelled:
+    """A held-out example of an embedded domain: an image, a question, its true answer and
+    the skill it tests (the weak-skill benchmark and `auditdm world eval` use them)."""
 
-    ``error`` says why the probe failed (an invalid auditor output); a failed probe has no
-    answers and scores 0. ``check`` is the oracle's verdict on world images, else None.
+    image: Image.Image
+    question: str
+    answer: str
+    skill: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe as made: what was asked about which picture, or why it failed.
+
+    ``error`` says why the auditor's output is no valid probe (then it has no answers and
+    scores 0). ``source`` is the index of the source image; ``parent_image`` its address in
+    the run store.
     """
 
     index: int
     source: int
     pairing: Pairing
     synthesis: Synthesis | None
-    parent_image: str
     seed: int
-    instruction: str | None = None  # the caption or edit command the auditor wrote
-    question: str | None = None
+    parent_image: str = ""
     picture: Picture | None = None
-    image: str | None = None  # content address of the probed image
+    question: str | None = None
+    instruction: str | None = None  # the caption or edit command the auditor wrote
     error: str | None = None
-    target_answer: str | None = None
-    reference_answers: tuple[str, ...] = ()
-    consensus: str | None = None
-    score: int = 0
-    check: OracleCheck | None = None
+
+    @property
+    def valid(self) -> bool:
+        """A probe that can be answered: no error, a picture and a question."""
+        return self.error is None and self.picture is not None and self.question is not None
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The panel's answers to a probe: the target's, each reference's, their consensus
+    (None: none) and the score s (1 iff the target disagrees with the consensus)."""
+
+    target: str
+    references: tuple[str, ...]
+    consensus: str | None
+    score: int
 
 
 @dataclass(frozen=True)
 class OracleCheck:
-    """What the world's oracle says of a probe's question on its image.
+    """What a domain's oracle says of a probe's question on its image.
 
     ``status`` is answerable, ambiguous, unanswerable, or ``outside grammar`` (a question
     the oracle cannot read); ``truth`` is set only when answerable.
@@ -88,6 +122,43 @@ class OracleCheck:
     status: str
     truth: str | None
     skill: str | None
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """A probe as the run store holds it (one row of ``probes``, named as its columns).
+
+    ``answers`` maps every model to its answer; ``verifiable`` is true when its source
+    image comes from an embedded domain, so the oracle checked it (``oracle_status``, ...).
+    """
+
+    idx: int
+    source: int
+    pairing: str
+    synthesis: str | None
+    auditor: str
+    prompts: str
+    seed: int
+    parent_image: str
+    instruction: str | None
+    question: str | None
+    image: str | None
+    error: str | None
+    target_answer: str | None
+    consensus: str | None
+    score: int
+    oracle_status: str | None
+    truth: str | None
+    skill: str | None
+    verifiable: bool
+    answers: dict[str, str]
+
+    @property
+    def kind(self) -> str:
+        return probe_kind(self.pairing, self.synthesis)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -101,3 +172,67 @@ class Category:
     flag_rate: float
     examples: tuple[int, ...]  # probe indices, most typical first
     members: tuple[int, ...]  # every flagged probe in it
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Of the flagged probes, the shares that are genuine target failures, ambiguous, and
+    unanswerable or a shared error."""
+
+    genuine: float
+    ambiguous: float
+    unanswerable: float
+
+
+@dataclass(frozen=True)
+class VerifiedFigures:
+    """The oracle's figures of an audit (SPEC section 4), over probes on domain images."""
+
+    checked: int
+    search_success_rate: float
+    precision: Precision
+    weakness_recall: float | None
+    weak_skills: list[str] | None
+    genuine_by_skill: dict[str, int]
+    genuine_by_kind: dict[str, int]
+    category_purity: float | None
+
+
+@dataclass(frozen=True)
+class KindCounts:
+    """Probes of one kind: made, flagged, and (verifiable runs) genuine failures."""
+
+    probes: int
+    flagged: int
+    genuine: int | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The run summary of SPEC section 6; ``to_dict()`` is the ``--json`` object."""
+
+    run_dir: str
+    target: str
+    references: list[str]
+    auditor: str
+    prompts: str
+    judge: str
+    probes: int
+    failed: int
+    flagged: int
+    flag_rate: float
+    by_kind: dict[str, KindCounts]
+    seconds: float
+    probes_per_second: float | None
+    outside_model_share: float | None
+    verified: VerifiedFigures | None
+    categories: list[Category]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["categories"] = [
+            {"name": c.name, "size": c.size, "probes": c.probes, "flag_rate": round(c.flag_rate, 4),
+             "description": c.description, "examples": list(c.examples)}
+            for c in self.categories
+        ]  # fmt: skip
+        return data

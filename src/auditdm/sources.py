@@ -1,60 +1,75 @@
-"""The images an audit probes: a fixed set of world images, or a folder of the user's own.
+"""The images to probe: an embedded domain's images, or a folder of the user's own; and
+image files that carry a domain's scene.
 
-World images come with their scene (so the oracle can verify probes) and an original
-question Q drawn evenly over the skills. A folder's images have neither: only the pairings
-with a new question apply to them.
+A domain's images come with their scene (so the oracle can verify probes) and an original
+question Q. A folder's images have neither, unless they are PNGs a domain wrote: only the
+pairings with a new question apply to them.
 """
 
 from __future__ import annotations
 
-import random
+import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from auditdm.backends import DOMAINS, domain_of, load_domain
 from auditdm.errors import UserError
-from auditdm.records import Picture, SourceImage
+from auditdm.records import Picture, Scene, SourceImage
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
-def world_images(count: int, seed: int = 0) -> list[SourceImage]:
-    """``count`` world images, each with an original question, the same for the same seed.
+def load_sources(folder: str | Path | None, domain: str, count: int, seed: int) -> list[SourceImage]:
+    """The images of ``folder``, or else ``count`` images of ``domain`` drawn from ``seed``."""
+    if folder is not None:
+        return folder_images(Path(folder))
+    return load_domain(domain).images(count, seed)
 
-    Drawn from a stream of their own, apart from training data and the held-out benchmark.
-    """
-    from auditdm.world.oracle import SKILLS
-    from auditdm.world.skills import sample_example
 
-    rng = random.Random(f"audit-images:{seed}")
-    examples = [sample_example(rng, SKILLS[i % len(SKILLS)]) for i in range(count)]
-    return [
-        SourceImage(f"world-{seed}-{i:04d}", Picture(e.image(), e.scene), e.question.text())
-        for i, e in enumerate(examples)
-    ]
+def scene_in(image: Image.Image) -> Scene | None:
+    """The scene an image file carries, by whichever domain wrote it; None for a plain image."""
+    if not getattr(image, "text", None):  # only PNG text chunks carry scenes
+        return None
+    for name in DOMAINS:
+        scene = load_domain(name).scene_in(image)
+        if scene is not None:
+            return scene
+    return None
 
 
 def read_picture(path: Path) -> Picture:
-    """The image at ``path`` as RGB, with its world scene when it is a world PNG.
+    """The image at ``path`` as RGB, with its scene when a domain wrote it.
 
     Raises PIL's ``UnidentifiedImageError`` or ``OSError`` for a file that is no image.
     """
     from PIL import Image
 
-    from auditdm.world.render import SceneMissingError, scene_of
-
     with Image.open(path) as opened:
         opened.load()
-        try:
-            scene = scene_of(opened, str(path))
-        except SceneMissingError:
-            scene = None
-        return Picture(opened.convert("RGB"), scene)
+        return Picture(opened.convert("RGB"), scene_in(opened))
+
+
+def png_bytes(picture: Picture) -> bytes:
+    """A picture as PNG, carrying its scene when it has one (so it can be read back whole)."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    if picture.scene is not None:
+        for key, value in domain_of(picture.scene).png_text(picture.scene).items():
+            info.add_text(key, value)
+    buffer = io.BytesIO()
+    picture.image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
 
 
 def folder_images(folder: Path) -> list[SourceImage]:
     """Every image in ``folder`` (not recursive), in name order.
 
     A file that is not a readable image is an error naming it: an audit should not quietly
-    skip part of what it was given. World PNGs keep their scene and can be verified.
+    skip part of what it was given. PNGs a domain wrote keep their scene and can be verified.
     """
     from PIL import UnidentifiedImageError
 

@@ -10,7 +10,6 @@ indices are primary keys, so nothing is ever stored twice.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import sqlite3
@@ -19,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from auditdm.errors import UserError
-from auditdm.records import Category, OracleCheck, Picture, Probe, SourceImage
+from auditdm.records import Answers, Category, OracleCheck, Picture, Probe, ProbeRecord, SourceImage
+from auditdm.sources import png_bytes, read_picture
 
 FORMAT = 2  # bump when the schema changes; older runs are then refused with a clear error
 DATABASE = "run.sqlite"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE sources (
+CREATE TABLE sources (  -- world: the image has a domain's scene, so the oracle can check its probes
     idx INTEGER PRIMARY KEY, name TEXT NOT NULL, image TEXT NOT NULL, question TEXT, world INTEGER NOT NULL
 );
 CREATE TABLE batches (idx INTEGER PRIMARY KEY);
@@ -129,15 +129,8 @@ class RunStore:
                                 [(k, json.dumps(v)) for k, v in values.items()])  # fmt: skip
 
     def put_image(self, picture: Picture) -> str:
-        """Store a picture as PNG (with its scene, for world images); returns its address."""
-        from auditdm.world.render import save_image
-
-        buffer = io.BytesIO()
-        if picture.scene is not None:
-            save_image(picture.image, picture.scene, buffer)
-        else:
-            picture.image.save(buffer, format="PNG")
-        data = buffer.getvalue()
+        """Store a picture as PNG (with its scene, for a domain's images); returns its address."""
+        data = png_bytes(picture)
         address = hashlib.sha256(data).hexdigest()
         path = self.image_path(address)
         if not path.exists():
@@ -151,8 +144,6 @@ class RunStore:
         return self.folder / "images" / address[:2] / f"{address}.png"
 
     def load_picture(self, address: str) -> Picture:
-        from auditdm.sources import read_picture
-
         return read_picture(self.image_path(address))
 
     def add_sources(self, sources: Sequence[SourceImage]) -> None:
@@ -171,44 +162,44 @@ class RunStore:
     def done_batches(self) -> set[int]:
         return {row[0] for row in self.db.execute("SELECT idx FROM batches")}
 
-    def commit_batch(self, batch: int, probes: Sequence[Probe], auditor: str, prompts: str,
+    def commit_batch(self, batch: int, probes: Sequence[Probe], answers: Sequence[Answers | None],
+                     checks: Sequence[OracleCheck | None], auditor: str, prompts: str,
                      answerers: Sequence[tuple[str, str]]) -> None:  # fmt: skip
-        """Store a finished batch of probes and their answers, all or nothing.
+        """Store a finished batch of probes with their answers and oracle checks (one each,
+        None where there is none), all or nothing.
 
         ``answerers`` are (model, role) pairs in the order of target then references.
         """
-        for probe in probes:
-            if probe.picture is not None and probe.image is None:
-                probe.image = self.put_image(probe.picture)
         probe_rows, answer_rows = [], []
-        for p in probes:
-            check = p.check or OracleCheck(status="", truth=None, skill=None)
+        for p, a, check in zip(probes, answers, checks, strict=True):
+            image = self.put_image(p.picture) if p.picture is not None else None
+            check = check or OracleCheck(status="", truth=None, skill=None)
+            target, consensus, score = (a.target, a.consensus, a.score) if a else (None, None, 0)
             probe_rows.append((p.index, p.source, p.pairing, p.synthesis, auditor, prompts, p.seed, p.parent_image,
-                               p.instruction, p.question, p.image, p.error, p.target_answer, p.consensus, p.score,
+                               p.instruction, p.question, image, p.error, target, consensus, score,
                                check.status or None, check.truth, check.skill))  # fmt: skip
-            if p.error is None and p.target_answer is not None:
-                given = (p.target_answer, *p.reference_answers)
-                answer_rows += [(p.index, model, role, a) for (model, role), a in zip(answerers, given, strict=True)]
+            if a is not None:
+                given = (a.target, *a.references)
+                answer_rows += [(p.index, model, role, text)
+                                for (model, role), text in zip(answerers, given, strict=True)]  # fmt: skip
         with self.db:
             self.db.executemany(f"INSERT INTO probes VALUES ({', '.join('?' * 18)})", probe_rows)
             self.db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", answer_rows)
             self.db.execute("INSERT INTO batches VALUES (?)", (batch,))
 
-    def probes(self) -> Iterator[dict[str, Any]]:
-        """Every stored probe as a flat record, with ``answers`` as {model: answer} and
-        ``world`` true when its source image is a world image (so the oracle checked it)."""
+    def probes(self) -> Iterator[ProbeRecord]:
+        """Every stored probe, in order, with every model's answer; ``verifiable`` when its
+        source image has a domain's scene (so the oracle checked it)."""
         answers: dict[int, dict[str, str]] = {}
         for probe, model, answer in self.db.execute("SELECT probe, model, answer FROM answers ORDER BY rowid"):
             answers.setdefault(probe, {})[model] = answer
         cursor = self.db.execute(
             "SELECT probes.*, sources.world FROM probes JOIN sources ON sources.idx = probes.source ORDER BY probes.idx"
         )
-        columns = [c[0] for c in cursor.description]
-        for row in cursor:
-            record = dict(zip(columns, row))
-            record["world"] = bool(record["world"])
-            record["answers"] = answers.get(record["idx"], {})
-            yield record
+        names = [c[0] for c in cursor.description][:-1]
+        for *columns, verifiable in cursor:
+            row = dict(zip(names, columns))
+            yield ProbeRecord(**row, verifiable=bool(verifiable), answers=answers.get(row["idx"], {}))
 
     def replace_categories(self, categories: Sequence[Category]) -> None:
         """Store the failure categories in place of any earlier ones, all or nothing."""

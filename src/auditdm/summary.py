@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
+from auditdm.records import KindCounts, RunSummary
 from auditdm.store import RunStore
-from auditdm.records import probe_kind
 from auditdm.verify import verified_figures
 
 # The paper's figures, printed beside ours (arXiv 2512.16921: Table 2 and supplementary Table 3).
@@ -14,83 +13,75 @@ PAPER_SUCCESS = {"baseline": 0.214, "AuditDM": 0.911}
 PAPER_PRECISION = (0.813, 0.115, 0.072)  # genuine / ambiguous / unanswerable or shared error
 
 
-def summarize(store: RunStore) -> dict[str, Any]:
+def summarize(store: RunStore) -> RunSummary:
     """The run summary of SPEC section 6, from the store alone."""
     meta = store.meta()
     config = meta["config"]
     probes = list(store.probes())
     categories = store.categories()
-    flagged = sum(p["score"] for p in probes)
+    flagged = sum(p.score for p in probes)
     seconds = meta["seconds"]
-    kinds: Counter[str] = Counter()
-    flagged_kinds: Counter[str] = Counter()
-    for p in probes:
-        kind = probe_kind(p["pairing"], p["synthesis"])
-        kinds[kind] += 1
-        flagged_kinds[kind] += p["score"]
+    kinds: Counter[str] = Counter(p.kind for p in probes)
+    flagged_kinds: Counter[str] = Counter(p.kind for p in probes if p.score)
     verified = verified_figures(probes, meta.get("weak_skills"), categories)
-    return {
-        "run_dir": str(store.folder),
-        "target": config["target"],
-        "references": config["references"],
-        "auditor": config["auditor"],
-        "prompts": probes[0]["prompts"] if probes else config["prompts"],
-        "judge": config["judge"],
-        "probes": len(probes),
-        "failed": sum(p["error"] is not None for p in probes),
-        "flagged": flagged,
-        "flag_rate": flagged / len(probes) if probes else 0.0,
-        "by_kind": {k: {"probes": n, "flagged": flagged_kinds[k], "genuine": verified["genuine_by_kind"].get(k, 0) if verified else None}
-                    for k, n in sorted(kinds.items())},  # fmt: skip
-        "seconds": round(seconds, 2),
-        "probes_per_second": round(len(probes) / seconds, 3) if seconds else None,
-        "outside_model_share": round(1 - meta.get("model_seconds", 0.0) / seconds, 3) if seconds else None,
-        "verified": verified,
-        "categories": [
-            {"name": c.name, "size": c.size, "probes": c.probes, "flag_rate": round(c.flag_rate, 4),
-             "description": c.description, "examples": list(c.examples)}
-            for c in categories
-        ],  # fmt: skip
-    }
+    return RunSummary(
+        run_dir=str(store.folder),
+        target=config["target"],
+        references=config["references"],
+        auditor=config["auditor"],
+        prompts=probes[0].prompts if probes else config["prompts"],
+        judge=config["judge"],
+        probes=len(probes),
+        failed=sum(p.error is not None for p in probes),
+        flagged=flagged,
+        flag_rate=flagged / len(probes) if probes else 0.0,
+        by_kind={k: KindCounts(n, flagged_kinds[k], verified.genuine_by_kind.get(k, 0) if verified else None)
+                 for k, n in sorted(kinds.items())},  # fmt: skip
+        seconds=round(seconds, 2),
+        probes_per_second=round(len(probes) / seconds, 3) if seconds else None,
+        outside_model_share=round(1 - meta.get("model_seconds", 0.0) / seconds, 3) if seconds else None,
+        verified=verified,
+        categories=categories,
+    )
 
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
-def format_summary(summary: dict[str, Any]) -> str:
+def format_summary(summary: RunSummary) -> str:
     """The summary as a few readable lines."""
     lines = [
-        f"audit of {summary['target']} against {', '.join(summary['references'])}",
-        f"auditor {summary['auditor']} ({summary['prompts']} prompts), judge {summary['judge']}",
-        f"probes {summary['probes']} ({summary['failed']} failed: invalid auditor output), "
-        f"flagged {summary['flagged']} ({_pct(summary['flag_rate'])})",
+        f"audit of {summary.target} against {', '.join(summary.references)}",
+        f"auditor {summary.auditor} ({summary.prompts} prompts), judge {summary.judge}",
+        f"probes {summary.probes} ({summary.failed} failed: invalid auditor output), "
+        f"flagged {summary.flagged} ({_pct(summary.flag_rate)})",
     ]
-    for kind, counts in summary["by_kind"].items():
-        genuine = "" if counts["genuine"] is None else f" {counts['genuine']:>5} genuine"
-        lines.append(f"  {kind:<16} {counts['probes']:>5} probes {counts['flagged']:>5} flagged{genuine}")
-    verified = summary["verified"]
+    for kind, counts in summary.by_kind.items():
+        genuine = "" if counts.genuine is None else f" {counts.genuine:>5} genuine"
+        lines.append(f"  {kind:<16} {counts.probes:>5} probes {counts.flagged:>5} flagged{genuine}")
+    verified = summary.verified
     if verified:
-        precision = verified["precision"]
+        precision = verified.precision
         lines += [
-            f"verified by the oracle ({verified['checked']} probes on world images):",
-            f"  search success rate {_pct(verified['search_success_rate'])} "
+            f"verified by the oracle ({verified.checked} probes it could check):",
+            f"  search success rate {_pct(verified.search_success_rate)} "
             f"(paper: {', '.join(f'{k} {_pct(v)}' for k, v in PAPER_SUCCESS.items())})",
-            f"  flagged probes: genuine {_pct(precision['genuine'])}, ambiguous {_pct(precision['ambiguous'])}, "
-            f"unanswerable or shared error {_pct(precision['unanswerable'])} "
+            f"  flagged probes: genuine {_pct(precision.genuine)}, ambiguous {_pct(precision.ambiguous)}, "
+            f"unanswerable or shared error {_pct(precision.unanswerable)} "
             f"(paper: {' / '.join(_pct(p) for p in PAPER_PRECISION)})",
-            f"  weakness recall {_pct(verified['weakness_recall'])} of weak skills "
-            f"{', '.join(verified['weak_skills'] or []) or 'none'}",
+            f"  weakness recall {_pct(verified.weakness_recall)} of weak skills "
+            f"{', '.join(verified.weak_skills or []) or 'none'}",
         ]
-        if verified["genuine_by_skill"]:
-            found = ", ".join(f"{k} {v}" for k, v in verified["genuine_by_skill"].items())
+        if verified.genuine_by_skill:
+            found = ", ".join(f"{k} {v}" for k, v in verified.genuine_by_skill.items())
             lines.append(f"  genuine failures by skill: {found}")
-    if summary["categories"]:
-        lines.append(f"failure categories ({len(summary['categories'])}):")
-        for c in summary["categories"]:
-            lines.append(f"  {c['name']:<28} {c['size']:>4} flagged, flag rate {_pct(c['flag_rate'])}")
-    if verified and verified["category_purity"] is not None:
-        lines.append(f"  category purity (NMI with the oracle's skills) {verified['category_purity']:.2f}")
-    seconds = summary["seconds"]
-    lines.append(f"{seconds:.1f} s, {summary['probes_per_second']} probes/s; run directory {summary['run_dir']}")
+    if summary.categories:
+        lines.append(f"failure categories ({len(summary.categories)}):")
+        for c in summary.categories:
+            lines.append(f"  {c.name:<28} {c.size:>4} flagged, flag rate {_pct(c.flag_rate)}")
+    if verified and verified.category_purity is not None:
+        lines.append(f"  category purity (NMI with the oracle's skills) {verified.category_purity:.2f}")
+    seconds = summary.seconds
+    lines.append(f"{seconds:.1f} s, {summary.probes_per_second} probes/s; run directory {summary.run_dir}")
     return "\n".join(lines)

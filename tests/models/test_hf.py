@@ -1,4 +1,4 @@
-"""HFAnswerer on a zoo model trained here on a one-skill task, and its load errors."""
+"""HFModel on a zoo model trained here on a one-skill task, and its load errors."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from auditdm.models.hf import HFAnswerer, ModelLoadError, chat
+from auditdm.models.hf import HFModel, ModelLoadError
+from auditdm.prompts import chat
 from auditdm.world.zoo.build import VLMSize, build_model, build_processor, build_tokenizer, save_vlm
-from auditdm.world.zoo.train import Example, TrainConfig, train_vlm
+from auditdm.world.zoo.sft import Example, TrainConfig, train_vlm
 
 COLORS = {"red": (220, 30, 30), "green": (30, 180, 30), "blue": (30, 30, 220)}
 QUESTIONS = ["what color is the square ?", "which color does the square on the white background have ?"]
@@ -58,10 +59,10 @@ def test_training_lowers_the_loss(trained: tuple[Path, list[float]]) -> None:
 
 def test_reloaded_model_names_the_colour(trained: tuple[Path, list[float]]) -> None:
     folder, _ = trained
-    answerer = HFAnswerer(folder, batch_size=8)
+    answerer = HFModel(folder, batch_size=8)
     rng = random.Random(1)
     colors = [rng.choice(list(COLORS)) for _ in range(30)]
-    answers = answerer.answer([square(rng, c) for c in colors], [rng.choice(QUESTIONS) for _ in colors])
+    answers = answerer.generate([square(rng, c) for c in colors], [rng.choice(QUESTIONS) for _ in colors])
     assert answerer.name == f"hf:{folder}"
     assert sum(a == c for a, c in zip(answers, colors)) >= 27
 
@@ -71,18 +72,18 @@ def test_left_padded_batches_answer_as_single_questions(trained: tuple[Path, lis
     rng = random.Random(2)
     images = [square(rng, c) for c in COLORS]
     questions = [QUESTIONS[i % 2] for i in range(len(images))]  # different lengths: padding
-    batched = HFAnswerer(folder, batch_size=8).answer(images, questions)
-    single = HFAnswerer(folder, batch_size=1).answer(images, questions)
+    batched = HFModel(folder, batch_size=8).generate(images, questions)
+    single = HFModel(folder, batch_size=1).generate(images, questions)
     assert batched == single
 
 
 def test_confidence_is_the_probability_of_the_answer(trained: tuple[Path, list[float]]) -> None:
     folder, _ = trained
-    answerer = HFAnswerer(folder, batch_size=8)
+    answerer = HFModel(folder, batch_size=8)
     rng = random.Random(3)
     images, questions = [square(rng, c) for c in COLORS], QUESTIONS[:1] * len(COLORS)
-    rated = answerer.answer_with_confidence(images, questions)
-    assert [a for a, _ in rated] == answerer.answer(images, questions)
+    rated = answerer.confidences(images, questions)
+    assert [a for a, _ in rated] == answerer.generate(images, questions)
     # Each answer is one word, so its probability is the first step's highest one.
     texts = answerer.processor.apply_chat_template([chat(q) for q in questions], add_generation_prompt=True,
                                                    tokenize=False)  # fmt: skip
@@ -95,18 +96,18 @@ def test_confidence_is_the_probability_of_the_answer(trained: tuple[Path, list[f
 
 def test_mismatched_lengths_are_rejected(trained: tuple[Path, list[float]]) -> None:
     with pytest.raises(ValueError):
-        HFAnswerer(trained[0]).answer([Image.new("RGB", (8, 8))], [])
+        HFModel(trained[0]).generate([Image.new("RGB", (8, 8))], [])
 
 
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="nowhere"):
-        HFAnswerer(tmp_path / "nowhere")
+        HFModel(tmp_path / "nowhere")
 
 
 def test_folder_that_is_not_a_model(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(ModelLoadError, match=str(tmp_path)):
-        HFAnswerer(tmp_path)
+        HFModel(tmp_path)
 
 
 def test_folder_without_chat_template(trained: tuple[Path, list[float]], tmp_path: Path) -> None:
@@ -117,13 +118,13 @@ def test_folder_without_chat_template(trained: tuple[Path, list[float]], tmp_pat
     processor.chat_template = None
     save_vlm(build_model(TINY, tokenizer), processor, tmp_path)
     with pytest.raises(ModelLoadError, match="chat template"):
-        HFAnswerer(tmp_path)
+        HFModel(tmp_path)
 
 
 def test_hub_ids_and_folders_are_told_apart(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no network here: a hub id fails to load, clearly
     with pytest.raises(ModelLoadError, match="cannot load AutoProcessor from some-org/some-vlm"):
-        HFAnswerer("some-org/some-vlm")
+        HFModel("some-org/some-vlm")
     for missing in ("/no/such/folder", "./nope", "a/b/c"):  # paths, not hub ids
         with pytest.raises(ModelLoadError, match="does not exist"):
-            HFAnswerer(missing)
+            HFModel(missing)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from auditdm.auditor import PROMPTS
+from auditdm.prompts import PROMPTS
 from auditdm.world.parse import parse_question
 from auditdm.world.synth import scene_from_caption
 from auditdm.world.grammar import LEXICON

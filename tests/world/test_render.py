@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from auditdm.world.render import IMAGE_SIZE, SceneMissingError, load_scene_image, render, save_image
+from auditdm.world.render import IMAGE_SIZE, SceneMissingError, render, save_image, scene_of
 from auditdm.world.scene import Arrow, Clock, Scene, Shape, Sign
 
 SCENE = Scene(
@@ -30,13 +30,14 @@ def test_seed_and_content_change_pixels() -> None:
 def test_png_carries_its_scene(tmp_path) -> None:
     path = tmp_path / "scene.png"
     save_image(render(SCENE), SCENE, path)
-    image, scene = load_scene_image(path)
-    assert scene == SCENE
-    assert image.tobytes() == render(SCENE).tobytes()
+    with Image.open(path) as image:
+        assert scene_of(image) == SCENE
+        assert image.convert("RGB").tobytes() == render(SCENE).tobytes()
 
 
 def test_image_without_scene_is_a_clear_error(tmp_path) -> None:
     path = tmp_path / "photo.png"
     Image.new("RGB", (32, 32)).save(path)
     with pytest.raises(SceneMissingError, match="photo.png carries no world scene"):
-        load_scene_image(path)
+        with Image.open(path) as image:
+            scene_of(image, str(path))

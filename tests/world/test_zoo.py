@@ -8,13 +8,13 @@ import pytest
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from auditdm.errors import UserError
-from auditdm.models import load_answerer
+from auditdm.models import load_model
 from auditdm.world.oracle import SKILLS
 from auditdm.world.skills import benchmark
-from auditdm.world.zoo.evaluate import majority, weak_skills
+from auditdm.verify import majority, weak_skills
 from auditdm.world.zoo.recipes import ZOO, select_recipes
-from auditdm.world.zoo.train_zoo import train_zoo
-from auditdm.world.zoo.zoo import SHIPPED_ZOO, list_zoo
+from auditdm.world.zoo.train import train_zoo
+from auditdm.world.zoo.cards import SHIPPED_ZOO, list_zoo
 
 
 def test_recipes_take_overrides_and_names() -> None:
@@ -74,14 +74,14 @@ def test_every_shipped_model_loads_through_transformers_and_answers() -> None:
         processor = AutoProcessor.from_pretrained(model.path, backend="pil")
         assert AutoModelForImageTextToText.from_pretrained(model.path, use_safetensors=True) is not None
         assert processor.chat_template
-        (answer,) = load_answerer(f"world:{model.name}").answer([example.image()], [example.question.text()])
+        (answer,) = load_model(f"world:{model.name}").generate([example.image()], [example.question.text()])
         assert answer and len(answer.split()) <= 3
 
 
 def test_model_strings_fail_clearly() -> None:
     with pytest.raises(UserError, match="unknown model 'gpt'"):
-        load_answerer("gpt")
+        load_model("gpt")
     with pytest.raises(UserError, match="no world model named 'nope' \\(have: target"):
-        load_answerer("world:nope")
+        load_model("world:nope")
     with pytest.raises(UserError, match="does not exist"):
-        load_answerer("hf:/no/such/folder")
+        load_model("hf:/no/such/folder")

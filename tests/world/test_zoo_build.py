@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from auditdm.models.hf import chat
+from auditdm.prompts import chat
 from auditdm.world.zoo.build import (
     SPECIAL_TOKENS,
     VLMSize,
@@ -19,7 +19,7 @@ from auditdm.world.zoo.build import (
     count_parameters,
     save_vlm,
 )
-from auditdm.world.zoo.train import Example, TrainConfig, answer_loss, conversation, encode_batch, train_vlm
+from auditdm.world.zoo.sft import Example, TrainConfig, answer_loss, conversation, encode_batch, train_vlm
 
 WORDS = "what time is it the clock shows how many red circles are there ? , 3:30 42".split()
 SMALL = VLMSize(

@@ -1,5 +1,6 @@
-"""The ``auditdm`` command line: ``runs.py`` (audit, compare, findings, report, export) and
-``world.py`` (the embedded world).
+"""The ``auditdm`` command line: ``runs.py`` (audit, compare, findings, report, export),
+``train.py`` (train-auditor), and the backends' own groups (``auditdm world``, in
+``world/cli.py``).
 
 Every subcommand has ``--help``. Errors that come from the user's input print one line
 naming the input and exit with status 2; ``--debug`` shows the traceback instead.
@@ -8,9 +9,11 @@ naming the input and exit with status 2; ``--debug`` shows the traceback instead
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from auditdm.errors import UserError
 
@@ -19,9 +22,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the whole command line."""
+    from auditdm.backends import add_commands
     from auditdm.cli.runs import add_run_commands
     from auditdm.cli.train import add_train_auditor
-    from auditdm.cli.world import add_world
 
     parser = argparse.ArgumentParser(
         prog="auditdm",
@@ -32,8 +35,30 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_commands(commands)
     add_train_auditor(commands)
-    add_world(commands)
+    add_commands(commands)
     return parser
+
+
+C = TypeVar("C")
+
+
+def default(config: type[Any], name: str) -> Any:
+    """The default of a config dataclass field: defaults live there once, the flags read them."""
+    field = next(f for f in dataclasses.fields(config) if f.name == name)
+    return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+
+
+def config_from(config: type[C], args: argparse.Namespace, **fixed: Any) -> C:
+    """A config dataclass from the parsed flags named as its fields (lists become tuples)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(config)  # type: ignore[arg-type]
+              if f.name not in fixed and hasattr(args, f.name)}  # fmt: skip
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return config(**values, **fixed)
+
+
+def comma_list(text: str) -> list[str]:
+    """A comma-separated flag value as a list."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _quiet_libraries() -> None:

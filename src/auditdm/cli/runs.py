@@ -8,22 +8,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from auditdm.audit import AuditConfig
+from auditdm.cli import comma_list, config_from, default
 from auditdm.errors import UserError
+from auditdm.prompts import PROMPT_SETS
+from auditdm.records import PAIRINGS, SYNTHESES
 
 
 def _stamp(kind: str) -> Path:
     return Path("runs") / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
 
 
-def _config(args: argparse.Namespace, **fixed: Any) -> Any:
-    from auditdm.audit import AuditConfig
-
-    return AuditConfig(
-        auditor=args.auditor, prompts=args.prompts, pairings=tuple(args.pairings), syntheses=tuple(args.synthesis),
-        images=args.images, image_count=args.image_count, probes=args.probes, judge=args.judge,
-        temperature=args.temperature, seed=args.seed, batch_size=args.batch_size,
-        weak_skill_questions=args.weak_skill_questions, device=args.device, dtype=args.dtype, **fixed,
-    )  # fmt: skip
+def _config(args: argparse.Namespace, **fixed: Any) -> AuditConfig:
+    return config_from(AuditConfig, args, **fixed)
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -34,12 +31,10 @@ def _audit(args: argparse.Namespace) -> int:
     if args.resume:
         summary = resume_audit(args.resume, progress=progress)
     else:
-        config = _config(args, target=args.target, references=tuple(args.references or ()), quorum=args.quorum,
-                         min_confidence=args.min_confidence)  # fmt: skip
-        summary = start_audit(config, args.out or _stamp("audit"), progress=progress)
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+        summary = start_audit(_config(args), args.out or _stamp("audit"), progress=progress)
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else format_summary(summary))
     if not args.json:
-        print(f"report: {Path(summary['run_dir']) / 'report.html'}")
+        print(f"report: {Path(summary.run_dir) / 'report.html'}")
     return 0
 
 
@@ -48,7 +43,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.model_a == args.model_b:
         raise UserError(f"compare needs two different models (got {args.model_a} twice)")
-    comparison = compare_models(args.model_a, args.model_b, _config(args), args.out or _stamp("compare"),
+    comparison = compare_models(args.model_a, args.model_b, _config(args, target=args.model_a),
+                                args.out or _stamp("compare"),
                                 progress=not args.json)  # fmt: skip
     print(json.dumps(comparison, indent=2) if args.json else format_comparison(comparison))
     return 0
@@ -60,7 +56,7 @@ def _findings(args: argparse.Namespace) -> int:
     from auditdm.summary import format_summary
 
     summary = conclude(RunStore.open(args.run_dir))
-    print(json.dumps(summary["categories"], indent=2) if args.json else format_summary(summary))
+    print(json.dumps(summary.to_dict()["categories"], indent=2) if args.json else format_summary(summary))
     return 0
 
 
@@ -81,34 +77,33 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def comma_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def _probe_options(parser: argparse.ArgumentParser) -> None:
-    """What decides the probes: the auditor, the images, how many, how answers are judged."""
-    parser.add_argument("--auditor", default="world:auditor", help="the auditor: world:NAME, hf:PATH or a "
-                        "folder; world:baseline is the untrained baseline (default: %(default)s, GRPO-trained)")  # fmt: skip
-    parser.add_argument("--prompts", choices=("auditdm", "baseline"), help="the auditor's prompt set (default: "
-                        "the one the auditor was trained for; auditdm for hf: auditors)")  # fmt: skip
-    parser.add_argument("--pairings", type=comma_list, default=["question", "image", "both"], metavar="P,...",
-                        help="question = (Q*, I), image = (Q, I*), both = (Q*, I*) (default: all three)")
-    parser.add_argument("--synthesis", type=comma_list, default=["caption", "edit"], metavar="S,...",
-                        help="how new images are made: caption (generator G), edit (editor E) (default: both)")
-    parser.add_argument("--images", help="a folder of images to audit on (default: world images)")
-    parser.add_argument("--image-count", type=int, default=40, help="world images to use (default: %(default)s)")
-    parser.add_argument("--probes", type=int, default=200, help="probes to make (default: %(default)s)")
-    parser.add_argument("--judge", default="exact", help="answer judge: exact, embedding, embedding:THRESHOLD "
-                        "(default: %(default)s)")  # fmt: skip
-    parser.add_argument("--temperature", type=float, default=1.0, help="the auditor's sampling temperature "
-                        "(default: %(default)s)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="fixes the images and every sample (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=50, help="probes made and stored together "
-                        "(default: %(default)s)")  # fmt: skip
-    parser.add_argument("--weak-skill-questions", type=int, default=100, help="held-out questions per skill for "
-                        "finding the target's weak skills, world models only (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--device", default="cpu", help="where the models run: cpu, cuda:0, ... (default: %(default)s)")
-    parser.add_argument("--dtype", help="model dtype, e.g. bfloat16 (default: as saved)")
+    """What decides the probes: the auditor, the images, how many, how answers are judged.
+    Every default is ``AuditConfig``'s."""
+
+    def option(flag: str, help: str, **kwargs: Any) -> None:
+        name = kwargs.pop("field", flag.lstrip("-").replace("-", "_"))
+        parser.add_argument(flag, dest=name, default=default(AuditConfig, name), help=help, **kwargs)
+
+    option("--auditor", "the auditor: world:NAME, hf:PATH or a folder; world:baseline is the untrained baseline "
+           "(default: %(default)s, GRPO-trained)")  # fmt: skip
+    option("--prompts", "the auditor's prompt set (default: the one the auditor was trained for; auditdm for "
+           "hf: auditors)", choices=PROMPT_SETS)  # fmt: skip
+    option("--pairings", f"{', '.join(PAIRINGS)}: question = (Q*, I), image = (Q, I*), both = (Q*, I*) "
+           "(default: all three)", type=comma_list, metavar="P,...")  # fmt: skip
+    option("--synthesis", f"how new images are made: {', '.join(SYNTHESES)} (generator G, editor E) (default: both)",
+           type=comma_list, metavar="S,...", field="syntheses")  # fmt: skip
+    option("--images", "a folder of images to audit on (default: world images)")
+    option("--image-count", "world images to use (default: %(default)s)", type=int)
+    option("--probes", "probes to make (default: %(default)s)", type=int)
+    option("--judge", "answer judge: exact, embedding, embedding:THRESHOLD (default: %(default)s)")
+    option("--temperature", "the auditor's sampling temperature (default: %(default)s)", type=float)
+    option("--seed", "fixes the images and every sample (default: %(default)s)", type=int)
+    option("--batch-size", "probes made and stored together (default: %(default)s)", type=int)
+    option("--weak-skill-questions", "held-out questions per skill for finding the target's weak skills, world "
+           "models only (default: %(default)s)", type=int)  # fmt: skip
+    option("--device", "where the models run: cpu, cuda:0, ... (default: %(default)s)")
+    option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -122,10 +117,11 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
         "the oracle verifies what was flagged. With no options: world:target against the world references, "
         "with the GRPO-trained world auditor, on 40 world images.",
     )  # fmt: skip
-    audit.add_argument("--target", default="world:target", help="model to audit: world:NAME or hf:PATH "
-                       "(default: %(default)s)")  # fmt: skip
-    audit.add_argument("--references", type=comma_list, metavar="A,B,...", help="reference models, comma-separated "
-                       "(default: every world reference); one reference = model-comparison mode")  # fmt: skip
+    audit.add_argument("--target", default=default(AuditConfig, "target"), help="model to audit: world:NAME or "
+                       "hf:PATH (default: %(default)s)")  # fmt: skip
+    audit.add_argument("--references", type=comma_list, metavar="A,B,...", default=default(AuditConfig, "references"),
+                       help="reference models, comma-separated (default: every world reference); one reference = "
+                       "model-comparison mode")  # fmt: skip
     audit.add_argument("--quorum", type=int, help="references that must agree for a consensus (default: all)")
     audit.add_argument("--min-confidence", type=float, metavar="P", help="a reference whose probability of its "
                        "own answer is below P abstains (default: none do)")  # fmt: skip

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from auditdm.cli.runs import comma_list
+from auditdm.cli import comma_list, config_from, default
+from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, GRPOSettings
+from auditdm.prompts import PROMPT_SETS
+from auditdm.records import TASKS
 
 
 def _train_auditor(args: argparse.Namespace) -> int:
-    from auditdm.grpo import GRPOSettings, train_auditor
+    from auditdm.grpo import train_auditor
 
-    settings = GRPOSettings(
-        auditor=args.auditor, target=args.target, references=tuple(args.references or ()), quorum=args.quorum,
-        min_confidence=args.min_confidence,
-        judge=args.judge, tasks=tuple(args.paths), prompts=args.prompts, images=args.images,
-        group_size=args.group_size, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
-        min_lr_ratio=args.min_lr_ratio, warmup_fraction=args.warmup, kl=args.kl, novelty=args.novelty,
-        novelty_of=args.novelty_of, novelty_as=args.novelty_as, save_every=args.save_every, temperature=args.temperature,
-        lora_rank=args.lora_rank, seed=args.seed,
-    )  # fmt: skip
-    final = train_auditor(settings, args.out, resume=args.resume, final=args.final)
+    final = train_auditor(config_from(GRPOSettings, args), args.out, resume=args.resume, final=args.final)
     print(f"trained auditor: {final} (audit with it: auditdm audit --auditor {final})")
     return 0
 
@@ -33,40 +28,46 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
         "plus an optional novelty bonus; advantages are normalised within the group; only the auditor learns. "
         "Checkpoints every --save-every steps (each usable as --auditor), curves in OUT/curves.jsonl, resumable.",
     )  # fmt: skip
+
+    def option(flag: str, help: str, **kwargs: Any) -> None:
+        name = kwargs.pop("field", flag.lstrip("-").replace("-", "_"))
+        train.add_argument(flag, dest=name, default=default(GRPOSettings, name), help=help, **kwargs)
+
     train.add_argument("-o", "--out", type=Path, required=True, help="training folder (checkpoints, curves)")
     train.add_argument("--resume", action="store_true", help="continue the training in --out from its last checkpoint")
     train.add_argument("--final", type=Path, help="where to save the trained auditor (default: OUT/final)")
-    train.add_argument("--auditor", default="world:baseline", help="auditor to start from (default: %(default)s)")
-    train.add_argument("--target", default="world:target", help="(default: %(default)s)")
-    train.add_argument("--references", type=comma_list, metavar="A,B,...", help="(default: every world reference)")
-    train.add_argument("--quorum", type=int, help="references that must agree (default: all)")
-    train.add_argument("--min-confidence", type=float, metavar="P", help="a reference whose probability of its "
-                       "own answer is below P abstains (default: none do)")  # fmt: skip
-    train.add_argument("--judge", default="exact", help="exact, embedding, embedding:THRESHOLD (default: %(default)s)")
-    train.add_argument("--paths", type=comma_list, default=["question", "caption", "edit"], metavar="P,...",
-                       help="enabled paths: question (Q*, I), caption and edit (Q, I*) (default: all)")
-    train.add_argument("--prompts", default="auditdm", choices=("auditdm", "baseline"), help="(default: %(default)s)")
-    train.add_argument("--images", type=int, default=512, help="world training images (default: %(default)s)")
-    train.add_argument("--group-size", type=int, default=8, help="G, probes per image and path (default: %(default)s)")
-    train.add_argument("--batch-size", type=int, default=32, help="probes per step (default: %(default)s)")
-    train.add_argument("--steps", type=int, default=1200, help="(default: %(default)s)")
-    train.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default: %(default)s)")
-    train.add_argument("--min-lr-ratio", type=float, default=1 / 3, help="cosine floor, as a share of --lr "
-                       "(default: 1/3, the paper's 1e-6 of 3e-6)")  # fmt: skip
-    train.add_argument("--warmup", type=float, default=0.1, help="warm-up share of the steps (default: %(default)s)")
-    train.add_argument("--kl", type=float, default=0.0, help="KL coefficient beta (default: %(default)s)")
-    train.add_argument("--novelty", type=float, default=0.1, help="novelty bonus weight; 0 turns it off "
-                       "(default: %(default)s)")  # fmt: skip
-    train.add_argument("--novelty-of", default="probe", choices=("probe", "answer"),
-                       help="compare flagged probes by their text (probe) or by the references' consensus answer "
-                       "(answer) (default: %(default)s)")  # fmt: skip
-    train.add_argument("--novelty-as", default="bonus", choices=("bonus", "discount"),
-                       help="a flag earns 1 + NOVELTY * n (bonus) or 1 - NOVELTY * (1 - n) (discount: a failure "
-                       "found again is worth less, so collapsing onto it stops paying), where n is its novelty "
-                       "(default: %(default)s)")  # fmt: skip
-    train.add_argument("--save-every", type=int, default=300, help="checkpoint every N steps (default: %(default)s)")
-    train.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default: %(default)s)")
-    train.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank instead of all "
-                       "weights (for large hf: auditors; default: off)")  # fmt: skip
-    train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    option("--auditor", "auditor to start from (default: %(default)s)")
+    option("--target", "(default: %(default)s)")
+    option("--references", "(default: every world reference)", type=comma_list, metavar="A,B,...")
+    option("--quorum", "references that must agree (default: all)", type=int)
+    option("--min-confidence", "a reference whose probability of its own answer is below P abstains "
+           "(default: none do)", type=float, metavar="P")  # fmt: skip
+    option("--judge", "exact, embedding, embedding:THRESHOLD (default: %(default)s)")
+    option("--paths", f"enabled paths: {', '.join(TASKS)}; question is (Q*, I), caption and edit (Q, I*) "
+           "(default: all)", type=comma_list, metavar="P,...", field="tasks")  # fmt: skip
+    option("--prompts", "(default: %(default)s)", choices=PROMPT_SETS)
+    option("--images", "world training images (default: %(default)s)", type=int)
+    option("--image-folder", "train on the images of this folder instead (caption and edit need images with "
+           "an original question, so only question probes are made from a folder)")  # fmt: skip
+    option("--group-size", "G, probes per image and path (default: %(default)s)", type=int)
+    option("--batch-size", "probes per step (default: %(default)s)", type=int)
+    option("--steps", "(default: %(default)s)", type=int)
+    option("--lr", "peak learning rate (default: %(default)s)", type=float)
+    option("--min-lr-ratio", "cosine floor, as a share of --lr (default: 1/3, the paper's 1e-6 of 3e-6)", type=float)
+    option("--warmup", "warm-up share of the steps (default: %(default)s)", type=float, field="warmup_fraction")
+    option("--kl", "KL coefficient beta (default: %(default)s)", type=float)
+    option("--novelty", "novelty bonus weight; 0 turns it off (default: %(default)s)", type=float)
+    option("--novelty-of", "compare flagged probes by their text (probe) or by the references' consensus answer "
+           "(answer) (default: %(default)s)", choices=NOVELTY_OF)  # fmt: skip
+    option("--novelty-as", "a flag earns 1 + NOVELTY * n (bonus) or 1 - NOVELTY * (1 - n) (discount: a failure "
+           "found again is worth less, so collapsing onto it stops paying), where n is its novelty "
+           "(default: %(default)s)", choices=NOVELTY_AS)  # fmt: skip
+    option("--save-every", "checkpoint every N steps (default: %(default)s)", type=int)
+    option("--temperature", "sampling temperature (default: %(default)s)", type=float)
+    option("--lora-rank", "train LoRA adapters of this rank instead of all weights (for large hf: auditors; "
+           "default: off)", type=int)  # fmt: skip
+    option("--seed", "(default: %(default)s)", type=int)
+    option("--device", "where the auditor trains and the models run: cpu, cuda (the first visible GPU), ... "
+           "(default: %(default)s)")  # fmt: skip
+    option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
     train.set_defaults(handler=_train_auditor)

@@ -1,54 +1,58 @@
-"""Answerers: the models under audit, behind one small protocol.
+"""Models: every vision-language model, whether audited, referenced or auditing, behind one
+small protocol.
 
-Backends live in their own modules (`hf`, ...) and import their heavy dependencies there.
-A model is named by a ``kind:name`` string: ``world:target`` (the zoo) or
-``hf:/path/to/model-folder`` (any transformers image-text-to-text model).
+A model is named by a ``kind:name`` string (``backends.MODELS``): ``world:target`` (the
+zoo) or ``hf:/path/or/hub-id`` (any transformers image-text-to-text model). Backends live
+in their own modules and import their heavy libraries there.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from auditdm.errors import UserError
+from auditdm.backends import ModelSpec
 
 if TYPE_CHECKING:
     from PIL import Image
 
+CARD = "auditdm.json"
+"""A model folder's card: its role (target, reference, auditor), the prompt set an auditor
+was trained for, how it was trained, its training curves."""
 
-class Answerer(Protocol):
-    """Something that answers questions about images."""
 
-    name: str
+class VLM(Protocol):
+    """A vision-language model: one reply per (image, prompt) pair."""
 
-    def answer(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
-        """Answer `questions[i]` about `images[i]`, for every i, in order."""
+    name: str  # the spec it was loaded from
+
+    def generate(self, images: Sequence[Image.Image], prompts: Sequence[str], *, max_new_tokens: int | None = None,
+                 temperature: float = 0.0, seed: int = 0) -> list[str]:  # fmt: skip
+        """The reply to ``prompts[i]`` about ``images[i]``, for every i: greedy at temperature
+        0, else sampled reproducibly from ``seed``. Answering a question is a greedy reply."""
         ...
 
-    def answer_with_confidence(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[tuple[str, float]]:
-        """`answer`, each answer with the model's probability of it, in [0, 1]."""
+    def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:
+        """Greedy replies, each with the model's probability of it, in [0, 1]."""
         ...
 
 
-BACKENDS = ("world", "hf")
+def load_model(spec: str, **options: Any) -> VLM:
+    """The model a ``kind:name`` string names; ``options`` (device, dtype, batch_size,
+    progress, ...) go to its backend."""
+    parsed = ModelSpec.parse(spec)
+    model: VLM = parsed.backend.load(parsed.name, **options)
+    return model
 
 
-def parse_spec(spec: str) -> tuple[str, str]:
-    """``kind:name`` split in two, or a clear error for a string that names no backend."""
-    kind, sep, name = spec.partition(":")
-    if not sep or kind not in BACKENDS or not name:
-        raise UserError(f"unknown model {spec!r}: expected one of " + ", ".join(f"{k}:NAME" for k in BACKENDS))
-    return kind, name
+def read_card(folder: Path) -> dict[str, Any]:
+    """The ``auditdm.json`` card of a model folder; empty for a folder without one."""
+    path = folder / CARD
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def load_answerer(spec: str, **options: object) -> Answerer:
-    """The answerer a ``kind:name`` string names; ``options`` go to the backend."""
-    kind, name = parse_spec(spec)
-    from auditdm.models.hf import HFAnswerer
-
-    if kind == "world":
-        from auditdm.world.zoo.zoo import find_model
-
-        # World models are transformers folders: the same backend as any hf: model.
-        return HFAnswerer(find_model(name).path, name=spec, **options)  # type: ignore[arg-type]
-    return HFAnswerer(name, name=spec, **options)  # type: ignore[arg-type]
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    """Write a model folder's card (the zoo's trainer and GRPO checkpoints do)."""
+    (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""Answerer backend for transformers image-text-to-text models saved in a local folder."""
+"""The transformers backend: any image-text-to-text model with a chat template, from a
+local folder (loaded offline) or a hub id. World models load through it too."""
 
 from __future__ import annotations
 
@@ -12,31 +13,22 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from auditdm.errors import UserError
+from auditdm.prompts import chat
 
 
 class ModelLoadError(UserError):
     """A model folder is missing, incomplete, or not an image-text-to-text model."""
 
 
-def chat(question: str, answer: str | None = None) -> list[dict[str, Any]]:
-    """The conversation for one question about one image; the assistant's answer follows
-    when given. Training (`world.zoo.train`) and inference both build prompts with it."""
-    messages: list[dict[str, Any]] = [
-        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
-    ]
-    if answer is not None:
-        messages.append({"role": "assistant", "content": answer})
-    return messages
-
-
-class HFAnswerer:
-    """Answers with greedy decoding from a transformers model; `generate` also samples free
-    text (the auditor's questions, captions and commands).
+class HFModel:
+    """A transformers VLM: greedy replies answer questions; sampled ones are the auditor's
+    questions, captions and commands.
 
     ``path`` is a local folder (loaded offline) or a hub id, holding a processor with a chat
     template and safetensors weights that `AutoModelForImageTextToText` loads. `dtype=None`
     keeps the dtype the weights were saved in; `device` is any torch device ("cuda:0").
-    Questions are answered `batch_size` at a time, left-padded; `progress` shows a bar.
+    Prompts are run `batch_size` at a time, left-padded; `progress` shows a bar.
+    `max_new_tokens` is the reply length when a call does not say (short: answers).
     """
 
     def __init__(
@@ -54,21 +46,17 @@ class HFAnswerer:
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.progress = progress
-        source = _source(path)
+        source = resolve(path)
         self.processor = _load(AutoProcessor, source, backend="pil")
         if getattr(self.processor, "chat_template", None) is None:
             raise ModelLoadError(f"model {source} has no chat template")
         self.model = _load(AutoModelForImageTextToText, source, dtype=dtype, use_safetensors=True)
         self.model.to(device).eval()
 
-    def answer(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[str]:
-        """Answer `questions[i]` about `images[i]` greedily; returns the text, stripped."""
-        return self.generate(images, questions)
-
-    def answer_with_confidence(self, images: Sequence[Image.Image], questions: Sequence[str]) -> list[tuple[str, float]]:
-        """`answer`, each answer with the model's probability of it: the product of its
-        tokens' probabilities (the end-of-answer token left out)."""
-        return self._run(images, questions, self.max_new_tokens, 0.0, 0, confidence=True)
+    def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:
+        """Greedy replies, each with the model's probability of it: the product of its
+        tokens' probabilities (the end-of-reply token left out)."""
+        return self._run(images, prompts, self.max_new_tokens, 0.0, 0, confidence=True)
 
     def generate(
         self,
@@ -82,7 +70,7 @@ class HFAnswerer:
         """The reply to `prompts[i]` about `images[i]`, for every i, stripped.
 
         `temperature` 0 decodes greedily; above 0 samples, reproducibly from `seed` for the
-        same inputs in the same batches. `max_new_tokens` defaults to the answerer's.
+        same inputs in the same batches. `max_new_tokens` defaults to the model's.
         """
         replies = self._run(images, prompts, max_new_tokens or self.max_new_tokens, temperature, seed)
         return [text for text, _ in replies]
@@ -135,7 +123,7 @@ class HFAnswerer:
         return list(zip(texts, probabilities.tolist()))
 
 
-def _source(path: str | Path) -> Path | str:
+def resolve(path: str | Path) -> Path | str:
     """A local folder, or a hub id ("org/name": neither absolute nor relative-looking)."""
     folder = Path(path)
     if folder.is_dir():
@@ -153,3 +141,8 @@ def _load(auto_class: Any, source: Path | str, **kwargs: Any) -> Any:
         return auto_class.from_pretrained(source, local_files_only=isinstance(source, Path), **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelLoadError(f"cannot load {auto_class.__name__} from {source}: {error}") from error
+
+
+def load(name: str, **options: Any) -> HFModel:
+    """``hf:NAME``: the model in folder or hub id ``name``."""
+    return HFModel(name, name=f"hf:{name}", **options)

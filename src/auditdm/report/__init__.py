@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
 from auditdm.report.charts import bar_chart, line_chart
+from auditdm.records import RunSummary
 from auditdm.store import RunStore
 
 REPORT = "report.html"
 TEMPLATE = Path(__file__).parent / "template.html"
 
 
-def write_report(store: RunStore, summary: dict[str, Any]) -> Path:
+def write_report(store: RunStore, summary: RunSummary) -> Path:
     """Render ``report.html`` into the run directory; returns its path."""
     import jinja2
 
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(TEMPLATE.read_text())
-    probes = {p["idx"]: p for p in store.probes()}
+    probes = {p.idx: p for p in store.probes()}
     sources = store.source_addresses()
     images: dict[str, str] = {}
 
@@ -38,15 +38,15 @@ def write_report(store: RunStore, summary: dict[str, Any]) -> Path:
         return images[address]
 
     categories = [
-        {**category, "examples": [{**probes[i], "original": data_uri(sources[probes[i]["source"]]),
-                                   "probed": data_uri(probes[i]["image"])} for i in category["examples"]]}
-        for category in summary["categories"]
+        {**category, "examples": [{**probes[i].to_dict(), "original": data_uri(sources[probes[i].source]),
+                                   "probed": data_uri(probes[i].image)} for i in category["examples"]]}
+        for category in summary.to_dict()["categories"]
     ]  # fmt: skip
     curves = store.meta().get("auditor_curves") or {}
     failures: dict[str, int] = {}
     for p in probes.values():
-        if p["error"]:
-            reason = p["error"].split(":", 1)[0]
+        if p.error:
+            reason = p.error.split(":", 1)[0]
             failures[reason] = failures.get(reason, 0) + 1
     page = template.render(
         summary=summary,
@@ -54,7 +54,7 @@ def write_report(store: RunStore, summary: dict[str, Any]) -> Path:
         category_chart=bar_chart([(c["name"], c["flag_rate"], f"{c['size']} / {c['probes']}") for c in categories]),
         curves=[(name, line_chart(values)) for name, values in curves.items() if len(values) > 1],
         failures=sorted(failures.items(), key=lambda kv: -kv[1]),
-        references=summary["references"],
+        references=summary.references,
     )
     path = store.folder / REPORT
     path.write_text(page)

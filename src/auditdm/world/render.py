@@ -206,10 +206,16 @@ def _draw_arrow(draw: ImageDraw.ImageDraw, arrow: Arrow, center: tuple[float, fl
     draw.polygon(points, fill=COLORS[arrow.color], outline=(20, 20, 20))
 
 
+def scene_text(scene: Scene) -> dict[str, str]:
+    """The PNG text chunk that carries a scene inside a world image."""
+    return {_SCENE_KEY: json.dumps(scene.to_dict(), sort_keys=True)}
+
+
 def save_image(image: Image.Image, scene: Scene, path: str | Path | IO[bytes]) -> None:
     """Write a PNG that carries its scene as text metadata, so the world can edit it later."""
     info = PngImagePlugin.PngInfo()
-    info.add_text(_SCENE_KEY, json.dumps(scene.to_dict(), sort_keys=True))
+    for key, value in scene_text(scene).items():
+        info.add_text(key, value)
     image.save(path, format="PNG", pnginfo=info)
 
 
@@ -222,10 +228,3 @@ def scene_of(image: Image.Image, source: str = "image") -> Scene:
             "so it cannot be edited or checked by the oracle"
         )
     return Scene.from_dict(json.loads(raw))
-
-
-def load_scene_image(path: str | Path) -> tuple[Image.Image, Scene]:
-    """Open a world PNG and return its pixels and its scene."""
-    with Image.open(path) as image:
-        scene = scene_of(image, source=str(path))
-        return image.convert("RGB"), scene

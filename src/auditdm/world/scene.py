@@ -9,7 +9,7 @@ immutable and JSON-serialisable, so a scene can travel inside a PNG.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (215, 38, 38),
@@ -120,6 +120,7 @@ _ITEM_TYPES: dict[str, type] = {"shape": Shape, "clock": Clock, "sign": Sign, "a
 class Scene:
     """Items by cell, plus the atmosphere. ``seed`` fixes the jitter and clutter strokes."""
 
+    domain: ClassVar[str] = "world"  # the embedded domain that renders, edits and checks it
     items: dict[str, Item] = field(default_factory=dict)
     time_of_day: str = "day"
     weather: str = "clear"

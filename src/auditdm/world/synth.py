@@ -2,6 +2,7 @@
 
 They stand in for FLUX.1-dev and FLUX.1-Kontext: text in, picture out, and, like them,
 they fill in whatever the text leaves unsaid. Unlike them, the result's scene is known.
+``WorldSynthesizer`` is the pair as the audit's ``Synthesizer`` (``backends.SYNTHESIZERS``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import zlib
 
 from PIL import Image
 
-from auditdm.errors import UserError
+from auditdm.errors import SynthesisError, UserError
+from auditdm.records import Picture
 from auditdm.world.edit import apply_edit
 from auditdm.world.parse import parse_caption, parse_edit
 from auditdm.world.render import render, scene_of
@@ -59,3 +61,25 @@ def edit(image: Image.Image, command: str, seed: int = 0, source: str = "image")
     """E: apply an editing command to a world image (one that carries its scene)."""
     scene = edit_scene(scene_of(image, source), command, seed)
     return render(scene), scene
+
+
+class WorldSynthesizer:
+    """The world's G and E as a synthesizer: text the world cannot draw is a SynthesisError."""
+
+    name = "world"
+
+    def generate(self, caption: str, seed: int) -> Picture:
+        try:
+            image, scene = generate(caption, seed=seed)
+        except UserError as error:  # ParseError, GenerationError
+            raise SynthesisError(str(error)) from None
+        return Picture(image, scene)
+
+    def edit(self, picture: Picture, command: str, seed: int) -> Picture:
+        if not isinstance(picture.scene, Scene):
+            raise SynthesisError("the world editor can only edit world images (this one carries no scene)")
+        try:
+            scene = edit_scene(picture.scene, command, seed=seed)
+        except UserError as error:  # ParseError, EditError
+            raise SynthesisError(str(error)) from None
+        return Picture(render(scene), scene)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from auditdm.auditor import PROMPTS
-from auditdm.records import Task
+from auditdm.prompts import PROMPTS
+from auditdm.records import TASKS, Task
 from auditdm.world.edit import apply_edit
 from auditdm.world.oracle import SKILLS
 from auditdm.world.parse import tokenize
@@ -21,10 +21,7 @@ from auditdm.world.render import render
 from auditdm.world.sampling import describe, random_scene, sample_edit
 from auditdm.world.scene import Scene
 from auditdm.world.skills import ask
-from auditdm.world.zoo.train import Example
-
-TASKS: tuple[Task, ...] = ("question", "caption", "edit")
-
+from auditdm.world.zoo.sft import Example
 
 def prompt_words() -> list[str]:
     """Every word of every auditor prompt: the auditor's vocabulary beyond the lexicon."""

@@ -2,7 +2,7 @@
 
 A zoo model is a CLIP vision tower and a Llama text model joined by LLaVA's projector, a
 word-level tokenizer over the world's vocabulary, and a processor that any transformers
-user can load: the saved folder goes through the same `HFAnswerer` as a real model.
+user can load: the saved folder goes through the same `HFModel` as a real model.
 """
 
 from __future__ import annotations

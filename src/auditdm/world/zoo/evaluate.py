@@ -1,63 +1,34 @@
 """Evaluate zoo models on the held-out benchmark (SPEC sections 4 and 6).
 
-Every model answers the same fixed questions through the same ``HFAnswerer`` a real
-transformers model would use. Reported: per-skill accuracy, the majority vote of the
-references, and the target's weak skills (at least 10 points below that majority).
+Every model answers the same fixed questions through the same transformers backend a real
+model would use, and answers are marked as the audit's verification marks them
+(``verify``: one normaliser, one majority rule). Reported: per-skill accuracy, the majority
+vote of the references, and the target's weak skills (at least 10 points below that
+majority).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditdm.errors import UserError
-from auditdm.models import Answerer
+from auditdm.models import load_model
+from auditdm.models.hf import HFModel
+from auditdm.records import Labelled
+from auditdm.verify import WEAK_MARGIN, accuracy_by_skill, majority, weak_skills
+from auditdm.world.domain import WORLD
 from auditdm.world.oracle import SKILLS
-from auditdm.world.skills import Example, benchmark
-from auditdm.world.zoo.zoo import ZooModel, list_zoo
+from auditdm.world.zoo.cards import ZooModel, list_zoo
 
-WEAK_MARGIN = 0.10
-
-
-def normalize(answer: str) -> str:
-    """Exact-match normalisation for world answers: case and spacing only."""
-    return " ".join(answer.lower().replace("?", " ").replace(".", " ").split())
+if TYPE_CHECKING:
+    from PIL import Image
 
 
-def accuracy_by_skill(examples: Sequence[Example], answers: Sequence[str | None]) -> dict[str, float]:
-    """Share of right answers per skill (None counts as wrong)."""
-    right: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    for example, given in zip(examples, answers, strict=True):
-        total[example.skill] += 1
-        right[example.skill] += given is not None and normalize(given) == normalize(example.answer)
-    return {skill: right[skill] / total[skill] for skill in SKILLS if total[skill]}
-
-
-def majority(answer_sets: Sequence[Sequence[str]]) -> list[str | None]:
-    """Per question, the answer more than half the models gave, else None."""
-    votes = []
-    for answers in zip(*answer_sets, strict=True):
-        top, count = Counter(normalize(a) for a in answers).most_common(1)[0]
-        votes.append(top if count * 2 > len(answers) else None)
-    return votes
-
-
-def weak_skills(target: dict[str, float], reference: dict[str, float]) -> list[str]:
-    """Skills where the target is at least ``WEAK_MARGIN`` below the reference majority."""
-    return [s for s in target if target[s] <= reference[s] - WEAK_MARGIN + 1e-9]
-
-
-def target_weak_skills(target: Answerer, references: Sequence[Answerer], per_skill: int) -> list[str]:
-    """The skills where ``target`` is weak against the references' majority, on the held-out
-    benchmark with ``per_skill`` questions per skill."""
-    examples = benchmark(per_skill)
-    images = [e.image() for e in examples]
-    questions = [e.question.text() for e in examples]
-    votes = majority([reference.answer(images, questions) for reference in references])
-    return weak_skills(accuracy_by_skill(examples, target.answer(images, questions)), accuracy_by_skill(examples, votes))
+def ask_model(spec: str, image: Image.Image, question: str) -> str:
+    """One model's answer to one question (``auditdm world ask --model``)."""
+    return load_model(spec).generate([image], [question])[0]
 
 
 def _summary(per_skill: dict[str, float]) -> dict[str, Any]:
@@ -72,22 +43,20 @@ def evaluate_zoo(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate zoo models; returns the ``world eval --json`` object of SPEC section 6."""
-    from auditdm.models.hf import HFAnswerer
-
     zoo = [m for m in list_zoo(zoo_dir) if m.role != "auditor"]
     if names:
         unknown = sorted(set(names) - {m.name for m in zoo})
         if unknown:
             raise UserError(f"no zoo model named {', '.join(unknown)} (have: {', '.join(m.name for m in zoo)})")
         zoo = [m for m in zoo if m.name in names]
-    examples = benchmark(per_skill)
-    images = [e.image() for e in examples]
-    questions = [e.question.text() for e in examples]
+    examples = WORLD.benchmark(per_skill)
+    images = [e.image for e in examples]
+    questions = [e.question for e in examples]
     answers: dict[str, list[str]] = {}
     report: dict[str, Any] = {"skills": list(SKILLS), "models": {}}
     for model in zoo:
-        answerer = HFAnswerer(model.path, name=f"world:{model.name}", progress=progress)
-        answers[model.name] = answerer.answer(images, questions)
+        answerer = HFModel(model.path, name=f"world:{model.name}", progress=progress)
+        answers[model.name] = answerer.generate(images, questions)
         report["models"][model.name] = {
             "params": answerer.num_parameters(),
             "role": model.role,
@@ -97,7 +66,7 @@ def evaluate_zoo(
     return report
 
 
-def _add_majority(report: dict[str, Any], zoo: list[ZooModel], examples: list[Example],
+def _add_majority(report: dict[str, Any], zoo: list[ZooModel], examples: list[Labelled],
                   answers: dict[str, list[str]]) -> None:  # fmt: skip
     references = [m.name for m in zoo if m.role == "reference"]
     if not references:

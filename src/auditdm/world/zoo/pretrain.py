@@ -27,7 +27,7 @@ from auditdm.world.scene import (
     CELLS, CLUTTER_LEVELS, COLORS, DIRECTIONS, HOURS, MINUTES, SHAPES, SIZES, TEXTURES, TIMES_OF_DAY,
     WEATHERS, Arrow, Clock, Scene, Shape, Sign, cell_row_col,
 )  # fmt: skip
-from auditdm.world.zoo.train import run_steps
+from auditdm.world.zoo.sft import run_steps
 
 _DIGITS = tuple(str(d) for d in range(10))
 CELL_FIELDS: dict[str, tuple[str, ...]] = {

@@ -18,7 +18,7 @@ from typing import Any
 from auditdm.errors import UserError
 from auditdm.world.oracle import SKILLS
 from auditdm.world.zoo.build import VLMSize
-from auditdm.world.zoo.train import TrainConfig
+from auditdm.world.zoo.sft import TrainConfig
 
 
 @dataclass(frozen=True)

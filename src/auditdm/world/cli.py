@@ -38,10 +38,9 @@ def _world_ask(args: argparse.Namespace) -> int:
 
     image = _open_image(args.image)
     if args.model:
-        from auditdm.models import load_answerer
+        from auditdm.world.zoo.evaluate import ask_model
 
-        model = load_answerer(args.model)
-        print(model.answer([image], [args.question])[0])
+        print(ask_model(args.model, image, args.question))
         return 0
     question = parse_question(args.question)
     scene = scene_of(image, source=str(args.image))
@@ -54,7 +53,7 @@ def _world_ask(args: argparse.Namespace) -> int:
 
 def _world_train(args: argparse.Namespace) -> int:
     from auditdm.world.zoo.recipes import select_recipes
-    from auditdm.world.zoo.train_zoo import train_zoo
+    from auditdm.world.zoo.train import train_zoo
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: expected at least 1")

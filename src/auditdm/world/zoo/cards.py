@@ -1,22 +1,25 @@
-"""Where zoo models live and what each one is.
+"""Where zoo models live, what each one is, and the ``world:`` model backend.
 
 A zoo is a folder with one transformers model folder per model; each holds an
 ``auditdm.json`` card (role, recipe, training figures) beside the safetensors weights.
 The shipped zoo is inside the package; ``AUDITDM_ZOO`` or ``--zoo`` point elsewhere.
+``world:NAME`` (``backends.MODELS``) loads a zoo model through the transformers backend,
+the same code as any ``hf:`` model.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditdm.errors import UserError
+from auditdm.models import CARD, read_card
+from auditdm.models.hf import HFModel
 
 SHIPPED_ZOO = Path(__file__).resolve().parent.parent / "weights"
-CARD = "auditdm.json"
+DOMAIN = "world"  # zoo models answer world questions: the world's benchmark tests them
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ def list_zoo(override: Path | str | None = None) -> list[ZooModel]:
         raise UserError(f"{folder}: no zoo models here (train them with `auditdm world train --out {folder}`)")
     models = []
     for card_path in cards:
-        card = json.loads(card_path.read_text())
+        card = read_card(card_path.parent)
         models.append(ZooModel(card_path.parent.name, card["role"], card_path.parent, card))
     order = {"target": 0, "reference": 1, "auditor": 2}
     return sorted(models, key=lambda m: (order.get(m.role, 3), m.name))
@@ -55,3 +58,18 @@ def find_model(name: str, override: Path | str | None = None) -> ZooModel:
         if model.name == name:
             return model
     raise UserError(f"no world model named {name!r} (have: {', '.join(m.name for m in models)})")
+
+
+def resolve(name: str) -> Path:
+    """``world:NAME``: the folder of the zoo model ``name``."""
+    return find_model(name).path
+
+
+def load(name: str, **options: Any) -> HFModel:
+    """``world:NAME``: the zoo model ``name``, through the transformers backend."""
+    return HFModel(resolve(name), name=f"world:{name}", **options)
+
+
+def default_references() -> tuple[str, ...]:
+    """A world target's references when none are named: every reference of the zoo."""
+    return tuple(f"world:{m.name}" for m in list_zoo() if m.role == "reference")

@@ -1,0 +1,125 @@
+"""The one registry of backends: what a ``kind:name`` model string, a synthesizer name and a
+domain name load.
+
+A new backend is one module plus one line here. Modules are named as strings and imported
+only when used, so a backend's heavy libraries load only for the runs that need them.
+
+A model backend module provides ``load(name, **options)`` (a VLM, see ``models``) and
+``resolve(name)`` (its weights: a local folder, or a hub id); optionally
+``default_references()`` (the references a target of this kind is audited against when
+none are named) and ``DOMAIN`` (the embedded domain whose held-out benchmark its models
+are tested on).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from auditdm.errors import UserError
+
+if TYPE_CHECKING:
+    from auditdm.domains import Domain
+    from auditdm.records import Scene
+    from auditdm.synth import Synthesizer
+
+MODELS: dict[str, str] = {
+    "world": "auditdm.world.zoo.cards",  # world:NAME, a model of the embedded world's zoo
+    "hf": "auditdm.models.hf",  # hf:PATH_OR_HUB_ID, any transformers image-text-to-text model
+}
+SYNTHESIZERS: dict[str, str] = {
+    "world": "auditdm.world.synth:WorldSynthesizer",  # the world's renderer as G and E
+}
+DOMAINS: dict[str, str] = {
+    "world": "auditdm.world.domain:WORLD",  # the embedded world: images, oracle, grammar, benchmark
+}
+COMMANDS: dict[str, str] = {
+    "world": "auditdm.world.cli:add_world",  # `auditdm world ...`: render, edit, ask, train, eval
+}
+MODEL_FORMS = ", ".join(f"{kind}:NAME" for kind in MODELS)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model named as ``kind:name``: ``world:target``, ``hf:/models/my-vlm``, ``hf:org/name``."""
+
+    kind: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        """The spec ``text`` names, or a clear error for a string that names no backend."""
+        kind, sep, name = text.partition(":")
+        if not sep or kind not in MODELS or not name:
+            raise UserError(f"unknown model {text!r}: expected one of {MODEL_FORMS}")
+        return cls(kind, name)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def backend(self) -> ModuleType:
+        return importlib.import_module(MODELS[self.kind])
+
+    def resolve(self) -> Path | str:
+        """Where the model's weights are: a local folder, or a hub id."""
+        source: Path | str = self.backend.resolve(self.name)
+        return source
+
+    def folder(self) -> Path:
+        """The model's local folder (to train it, or read its card); an error for a hub id."""
+        source = self.resolve()
+        if not isinstance(source, Path):
+            raise UserError(f"{self} is not a local model folder")
+        return source
+
+    @property
+    def domain(self) -> str | None:
+        """The embedded domain whose benchmark this model's answers can be checked on."""
+        domain: str | None = getattr(self.backend, "DOMAIN", None)
+        return domain
+
+
+def default_references(target: str) -> tuple[str, ...]:
+    """The references a target is audited against when none are named (the world's for a
+    world target); an error for a kind that has none."""
+    spec = ModelSpec.parse(target)
+    defaults = getattr(spec.backend, "default_references", None)
+    if defaults is None:
+        raise UserError(f"name the reference models with --references (a {spec.kind}: target has no default "
+                        "references; the world's are the default for a world target)")  # fmt: skip
+    references: tuple[str, ...] = defaults()
+    return references
+
+
+def _named(table: dict[str, str], name: str, what: str) -> Any:
+    if name not in table:
+        raise UserError(f"unknown {what} {name!r} (have: {', '.join(table)})")
+    module, _, attribute = table[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def add_commands(commands: Any) -> None:
+    """Add every backend's own subcommands (``auditdm world ...``) to the command line."""
+    for name in COMMANDS:
+        _named(COMMANDS, name, "command group")(commands)
+
+
+def load_synthesizer(name: str) -> Synthesizer:
+    """The synthesizer a name gives (``world``)."""
+    synthesizer: Synthesizer = _named(SYNTHESIZERS, name, "image synthesis backend")()
+    return synthesizer
+
+
+def load_domain(name: str) -> Domain:
+    """The embedded domain a name gives (``world``)."""
+    domain: Domain = _named(DOMAINS, name, "domain")
+    return domain
+
+
+def domain_of(scene: Scene) -> Domain:
+    """The domain that knows a scene: it can edit its image and check questions about it."""
+    return load_domain(scene.domain)
