@@ -75,3 +75,18 @@ def test_train_auditor_returns_a_folder_that_audits(tmp_path) -> None:
     assert (final / "model.safetensors").exists()
     summary = auditdm.audit(tmp_path / "run", auditor=str(final), probes=5, **SMALL)
     assert summary.auditor == str(final) and summary.probes == 5
+
+
+@pytest.mark.slow
+def test_any_target_on_world_images_gets_weak_skills_and_blind_ones(tmp_path) -> None:
+    """The world's benchmark only needs answers: an hf: target is tested like a world: one."""
+    from auditdm.backends import ModelSpec
+
+    folder = ModelSpec.parse("world:target").folder()
+    references = ["world:ref-a", "world:ref-b", "world:ref-c"]
+    summary = auditdm.audit(tmp_path / "run", target=f"hf:{folder}", references=references, probes=5, **SMALL)
+    same = auditdm.audit(tmp_path / "world", probes=5, **SMALL)
+    assert summary.verified is not None and same.verified is not None
+    assert summary.verified.weak_skills == same.verified.weak_skills is not None
+    assert summary.verified.consensus_blind == same.verified.consensus_blind is not None
+    assert summary.to_dict()["verified"]["consensus_blind"] == summary.verified.consensus_blind

@@ -52,9 +52,8 @@ def test_the_zoo_never_uses_the_audit_and_models_never_use_the_world() -> None:
 def test_model_specs_parse_once_into_their_backend() -> None:
     spec = ModelSpec.parse("hf:org/some-vlm")
     assert (spec.kind, spec.name, str(spec)) == ("hf", "org/some-vlm", "hf:org/some-vlm")
-    assert spec.resolve() == "org/some-vlm" and spec.domain is None  # a hub id, no embedded domain
-    world = ModelSpec.parse("world:target")
-    assert world.folder().is_dir() and world.domain == "world"
+    assert spec.resolve() == "org/some-vlm"  # a hub id
+    assert ModelSpec.parse("world:target").folder().is_dir()
     for bad in ("gpt", "foo:bar", "hf:"):
         with pytest.raises(UserError, match="unknown model"):
             ModelSpec.parse(bad)

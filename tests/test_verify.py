@@ -56,6 +56,10 @@ def test_figures() -> None:
     assert verified_figures([row(1, None, None, "a", "b", world=False)], ["clock"]) is None
     unknown = verified_figures(probes, None)
     assert unknown is not None and unknown.weakness_recall is None
+    # Where the consensus is blind, no audit can find failures: those weak skills leave the recall.
+    blind = verified_figures(probes, ["clock", "color", "texture"], blind=["texture"])
+    assert blind is not None and blind.weakness_recall == pytest.approx(1 / 2) and blind.consensus_blind == ["texture"]
+    assert verified_figures(probes, ["texture"], blind=["texture"]).weakness_recall is None  # type: ignore[union-attr]
 
 
 def test_the_majority_is_the_audit_consensus_with_a_majority_quorum() -> None:

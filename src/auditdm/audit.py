@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tqdm.auto import tqdm
 
 from auditdm.auditor import Auditor, load_auditor
-from auditdm.backends import ModelSpec, load_domain, load_synthesizer
+from auditdm.backends import load_domain, load_synthesizer
 from auditdm.errors import UserError
 from auditdm.panel import Panel, load_panel
 from auditdm.probes import make_probes, plan_probe
@@ -28,7 +28,7 @@ from auditdm.records import PAIRINGS, SYNTHESES, Pairing, RunSummary, SourceImag
 from auditdm.store import RunStore
 from auditdm.summary import summarize
 from auditdm.synth import Synthesizer
-from auditdm.verify import check, target_weak_skills
+from auditdm.verify import check, weak_and_blind
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -59,7 +59,7 @@ class AuditConfig:
     temperature: float = 1.0  # the auditor's sampling temperature
     seed: int = 0
     batch_size: int = 50  # probes per committed batch
-    weak_skill_questions: int = 100  # per skill, to find the target's weak skills (domain models only)
+    weak_skill_questions: int = 100  # per skill, to find the target's weak skills (on domain images)
     device: str = "cpu"  # where every model runs ("cuda:0", ...)
     dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
 
@@ -122,8 +122,8 @@ def start_audit(config: AuditConfig, out: Path, progress: bool = True) -> RunSum
     RunStore.check_new(out)
     sources = load_sources(config.images, config.domain, config.image_count, config.seed)
     config, (auditor, panel, synthesizer) = _load(config)
-    weak = _weak_skills(config, panel, progress)
-    meta = {"config": dataclasses.asdict(config), "weak_skills": weak, "seconds": 0.0,
+    weak, blind = _weak_skills(config, panel, sources, progress)
+    meta = {"config": dataclasses.asdict(config), "weak_skills": weak, "consensus_blind": blind, "seconds": 0.0,
             "auditor_curves": auditor.curves}  # fmt: skip
     store = RunStore.create(out, meta)
     store.add_sources(sources)
@@ -149,16 +149,18 @@ def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synth
     return config, (auditor, panel, synthesizer)
 
 
-def _weak_skills(config: AuditConfig, panel: Panel, progress: bool) -> list[str] | None:
-    """The target's weak skills on the held-out benchmark of the embedded domain that every
-    model belongs to (the only models that benchmark is meant for); None otherwise."""
-    domains = {ModelSpec.parse(spec).domain for spec in (config.target, *config.references)}
+def _weak_skills(config: AuditConfig, panel: Panel, sources: Sequence[SourceImage],
+                 progress: bool) -> tuple[list[str] | None, list[str] | None]:  # fmt: skip
+    """The target's weak skills, and the skills where the references' majority is blind, on
+    the held-out benchmark of the embedded domain the audited images come from; None off
+    the domains. Any model can be tested: the benchmark only needs answers."""
+    domains = {s.picture.scene.domain if s.picture.scene else None for s in sources}
     if len(domains) != 1 or None in domains:
-        return None
+        return None, None
     domain = load_domain(domains.pop() or "")
     if progress:
         print(f"finding the weak skills of {config.target} ({config.weak_skill_questions} held-out questions per skill)")
-    return target_weak_skills(panel.target, panel.references, domain.benchmark(config.weak_skill_questions))
+    return weak_and_blind(panel.target, panel.references, domain.benchmark(config.weak_skill_questions))
 
 
 def _run(audit: Audit, progress: bool) -> RunSummary:

@@ -7,8 +7,7 @@ only when used, so a backend's heavy libraries load only for the runs that need 
 A model backend module provides ``load(name, **options)`` (a VLM, see ``models``) and
 ``resolve(name)`` (its weights: a local folder, or a hub id); optionally
 ``default_references()`` (the references a target of this kind is audited against when
-none are named) and ``DOMAIN`` (the embedded domain whose held-out benchmark its models
-are tested on).
+none are named).
 """
 
 from __future__ import annotations
@@ -75,12 +74,6 @@ class ModelSpec:
         if not isinstance(source, Path):
             raise UserError(f"{self} is not a local model folder")
         return source
-
-    @property
-    def domain(self) -> str | None:
-        """The embedded domain whose benchmark this model's answers can be checked on."""
-        domain: str | None = getattr(self.backend, "DOMAIN", None)
-        return domain
 
 
 def default_references(target: str) -> tuple[str, ...]:

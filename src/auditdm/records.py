@@ -193,6 +193,7 @@ class VerifiedFigures:
     precision: Precision
     weakness_recall: float | None
     weak_skills: list[str] | None
+    consensus_blind: list[str] | None  # skills the references cannot vouch for: left out of the recall
     genuine_by_skill: dict[str, int]
     genuine_by_kind: dict[str, int]
     category_purity: float | None

@@ -23,7 +23,7 @@ def summarize(store: RunStore) -> RunSummary:
     seconds = meta["seconds"]
     kinds: Counter[str] = Counter(p.kind for p in probes)
     flagged_kinds: Counter[str] = Counter(p.kind for p in probes if p.score)
-    verified = verified_figures(probes, meta.get("weak_skills"), categories)
+    verified = verified_figures(probes, meta.get("weak_skills"), categories, meta.get("consensus_blind"))
     return RunSummary(
         run_dir=str(store.folder),
         target=config["target"],
@@ -49,6 +49,10 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
+def _visible(weak: list[str] | None, blind: list[str] | None) -> list[str]:
+    return [s for s in weak or [] if s not in (blind or [])]
+
+
 def format_summary(summary: RunSummary) -> str:
     """The summary as a few readable lines."""
     lines = [
@@ -71,7 +75,8 @@ def format_summary(summary: RunSummary) -> str:
             f"unanswerable or shared error {_pct(precision.unanswerable)} "
             f"(paper: {' / '.join(_pct(p) for p in PAPER_PRECISION)})",
             f"  weakness recall {_pct(verified.weakness_recall)} of weak skills "
-            f"{', '.join(verified.weak_skills or []) or 'none'}",
+            f"{', '.join(_visible(verified.weak_skills, verified.consensus_blind)) or 'none'}"
+            + (f" (the consensus is blind on {', '.join(verified.consensus_blind)})" if verified.consensus_blind else ""),
         ]
         if verified.genuine_by_skill:
             found = ", ".join(f"{k} {v}" for k, v in verified.genuine_by_skill.items())

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 COVERAGE_SHARE = 0.02
 # A skill is weak for the target when it is this far below the reference majority.
 WEAK_MARGIN = 0.10
+# Below this, the reference majority is no stand-in for the truth on a skill: it is blind there.
+BLIND_BELOW = 0.85
 
 
 def check(question: str, picture: Picture) -> OracleCheck | None:
@@ -79,13 +81,15 @@ def category_purity(probes: Sequence[ProbeRecord], categories: Sequence[Category
 
 
 def verified_figures(
-    probes: Sequence[ProbeRecord], weak_skills: Sequence[str] | None, categories: Sequence[Category] = ()
+    probes: Sequence[ProbeRecord], weak_skills: Sequence[str] | None, categories: Sequence[Category] = (),
+    blind: Sequence[str] | None = None,
 ) -> VerifiedFigures | None:
     """Search success rate, failure precision and weakness recall over stored probes.
 
     None when no probe could be checked (no domain images). Only verifiable probes count,
     failed ones included; the rates are over those. ``weak_skills`` None (unknown) leaves
-    the recall out.
+    the recall out; recall counts only the weak skills not in ``blind`` (SPEC section 4:
+    where the consensus is blind, no audit can be asked to find failures).
     """
     checked = [p for p in probes if p.verifiable]
     if not checked:
@@ -104,8 +108,9 @@ def verified_figures(
     genuine = kinds["genuine"]
     recall = None
     if weak_skills is not None:
-        covered = [s for s in weak_skills if genuine and genuine_skills[s] / genuine >= COVERAGE_SHARE]
-        recall = len(covered) / len(weak_skills) if weak_skills else None
+        visible = [s for s in weak_skills if s not in (blind or ())]
+        covered = [s for s in visible if genuine and genuine_skills[s] / genuine >= COVERAGE_SHARE]
+        recall = len(covered) / len(visible) if visible else None
     return VerifiedFigures(
         checked=len(checked),
         search_success_rate=genuine / len(checked),
@@ -113,6 +118,7 @@ def verified_figures(
                               for k in ("genuine", "ambiguous", "unanswerable"))),  # fmt: skip
         weakness_recall=recall,
         weak_skills=None if weak_skills is None else list(weak_skills),
+        consensus_blind=None if blind is None else list(blind),
         genuine_by_skill=dict(genuine_skills.most_common()),
         genuine_by_kind=dict(genuine_kinds),
         category_purity=category_purity(probes, categories) if categories else None,
@@ -142,11 +148,15 @@ def weak_skills(target: dict[str, float], reference: dict[str, float]) -> list[s
     return [s for s in target if target[s] <= reference[s] - WEAK_MARGIN + 1e-9]
 
 
-def target_weak_skills(target: VLM, references: Sequence[VLM], examples: Sequence[Labelled]) -> list[str]:
+def consensus_blind(reference: dict[str, float]) -> list[str]:
+    """Skills where the reference majority is right less than ``BLIND_BELOW`` of the time."""
+    return [s for s in reference if reference[s] < BLIND_BELOW]
+
+
+def weak_and_blind(target: VLM, references: Sequence[VLM], examples: Sequence[Labelled]) -> tuple[list[str], list[str]]:
     """The skills where ``target`` is weak against the references' majority on ``examples``
-    (a domain's held-out benchmark)."""
+    (a domain's held-out benchmark), and those where that majority is blind."""
     images = [e.image for e in examples]
     questions = [e.question for e in examples]
-    votes = majority([reference.generate(images, questions) for reference in references])
-    return weak_skills(accuracy_by_skill(examples, target.generate(images, questions)),
-                       accuracy_by_skill(examples, votes))  # fmt: skip
+    votes = accuracy_by_skill(examples, majority([reference.generate(images, questions) for reference in references]))
+    return weak_skills(accuracy_by_skill(examples, target.generate(images, questions)), votes), consensus_blind(votes)

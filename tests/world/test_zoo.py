@@ -54,16 +54,21 @@ def test_train_and_eval_a_smoke_zoo_through_the_cli(tmp_path) -> None:
     train = [sys.executable, "-m", "auditdm.cli", "world", "train", "--smoke", "--out", str(zoo), "-q"]
     assert subprocess.run(train, capture_output=True, text=True).returncode == 0
     result = subprocess.run([sys.executable, "-m", "auditdm.cli", "world", "eval", "--zoo", str(zoo),
-                             "--per-skill", "2", "--json"], capture_output=True, text=True)  # fmt: skip
+                             "--per-skill", "2", "--json", "--model", f"hf:{zoo / 'ref-a'}"],
+                            capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["skills"] == list(SKILLS)
+    extra = report["models"].pop(f"hf:{zoo / 'ref-a'}")  # --model: any model beside the zoo, the same answers
+    assert extra["role"] == "extra" and extra["per_skill"] == report["models"]["ref-a"]["per_skill"]
     assert set(report["models"]) == {r.name for r in ZOO if r.role != "auditor"}  # auditors answer nothing
     for model in report["models"].values():
         assert isinstance(model["params"], int) and 0 <= model["overall"] <= 1
         assert set(model["per_skill"]) == set(SKILLS)
     assert set(report["reference_majority"]["per_skill"]) == set(SKILLS)
     assert isinstance(report["weak_skills"], list)
+    blind = [s for s, v in report["reference_majority"]["per_skill"].items() if v < 0.85]
+    assert report["consensus_blind"] == blind
 
 
 def test_every_shipped_model_loads_through_transformers_and_answers() -> None:

@@ -70,6 +70,7 @@ def _world_eval(args: argparse.Namespace) -> int:
         names=args.models,
         per_skill=args.per_skill,
         progress=not args.json,
+        extra=args.model,
     )
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
@@ -146,7 +147,9 @@ def add_world(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
         "reference majority vote, and the target's weak skills.",
     )  # fmt: skip
     evaluate.add_argument("--zoo", help="a folder written by `world train` (default: the shipped zoo)")
-    evaluate.add_argument("--models", nargs="+", metavar="NAME", help="evaluate only these models")
+    evaluate.add_argument("--models", nargs="+", metavar="NAME", help="evaluate only these zoo models")
+    evaluate.add_argument("--model", action="append", default=[], metavar="SPEC",
+                          help="also evaluate this model beside the zoo: hf:PATH, world:NAME (repeatable)")
     evaluate.add_argument("--per-skill", type=int, default=200, help="questions per skill (default: %(default)s)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (SPEC section 6)")
     evaluate.set_defaults(handler=_world_eval)

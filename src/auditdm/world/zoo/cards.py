@@ -19,7 +19,6 @@ from auditdm.models import CARD, read_card
 from auditdm.models.hf import HFModel
 
 SHIPPED_ZOO = Path(__file__).resolve().parent.parent / "weights"
-DOMAIN = "world"  # zoo models answer world questions: the world's benchmark tests them
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditdm.errors import UserError
-from auditdm.models import load_model
+from auditdm.models import VLM, load_model
 from auditdm.models.hf import HFModel
 from auditdm.records import Labelled
-from auditdm.verify import WEAK_MARGIN, accuracy_by_skill, majority, weak_skills
+from auditdm.verify import BLIND_BELOW, WEAK_MARGIN, accuracy_by_skill, consensus_blind, majority, weak_skills
 from auditdm.world.domain import WORLD
 from auditdm.world.oracle import SKILLS
 from auditdm.world.zoo.cards import ZooModel, list_zoo
@@ -41,8 +41,10 @@ def evaluate_zoo(
     names: Sequence[str] | None = None,
     per_skill: int = 200,
     progress: bool = True,
+    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Evaluate zoo models; returns the ``world eval --json`` object of SPEC section 6."""
+    """Evaluate zoo models, and the models ``extra`` names (``hf:PATH``, any spec) beside
+    them; returns the ``world eval --json`` object of SPEC section 6."""
     zoo = [m for m in list_zoo(zoo_dir) if m.role != "auditor"]
     if names:
         unknown = sorted(set(names) - {m.name for m in zoo})
@@ -54,13 +56,16 @@ def evaluate_zoo(
     questions = [e.question for e in examples]
     answers: dict[str, list[str]] = {}
     report: dict[str, Any] = {"skills": list(SKILLS), "models": {}}
-    for model in zoo:
-        answerer = HFModel(model.path, name=f"world:{model.name}", progress=progress)
-        answers[model.name] = answerer.generate(images, questions)
-        report["models"][model.name] = {
-            "params": answerer.num_parameters(),
-            "role": model.role,
-            **_summary(accuracy_by_skill(examples, answers[model.name])),
+    loaded: list[tuple[str, str, VLM]] = [(m.name, m.role, HFModel(m.path, name=f"world:{m.name}", progress=progress))
+                                          for m in zoo]  # fmt: skip
+    loaded += [(spec, "extra", load_model(spec, progress=progress)) for spec in extra]
+    for name, role, model in loaded:
+        answers[name] = model.generate(images, questions)
+        parameters = getattr(model, "num_parameters", None)
+        report["models"][name] = {
+            "params": parameters() if parameters else None,
+            "role": role,
+            **_summary(accuracy_by_skill(examples, answers[name])),
         }
     _add_majority(report, zoo, examples, answers)
     return report
@@ -70,11 +75,12 @@ def _add_majority(report: dict[str, Any], zoo: list[ZooModel], examples: list[La
                   answers: dict[str, list[str]]) -> None:  # fmt: skip
     references = [m.name for m in zoo if m.role == "reference"]
     if not references:
-        report["reference_majority"], report["weak_skills"] = None, []
+        report["reference_majority"], report["weak_skills"], report["consensus_blind"] = None, [], []
         return
     votes = majority([answers[name] for name in references])
     consensus = accuracy_by_skill(examples, votes)
     report["reference_majority"] = {"models": references, **_summary(consensus)}
+    report["consensus_blind"] = consensus_blind(consensus)
     targets = [m.name for m in zoo if m.role == "target"]
     target = "target" if "target" in targets else (targets[0] if targets else None)
     report["weak_skills"] = weak_skills(report["models"][target]["per_skill"], consensus) if target else []
@@ -91,17 +97,21 @@ def format_table(report: dict[str, Any]) -> str:
     width = max(12, *(len(c) + 1 for c in columns))
     lines = ["skill".ljust(15) + "".join(c.rjust(width) for c in columns)]
     for skill in report["skills"]:
-        mark = " *" if skill in report["weak_skills"] else ""
+        mark = (" *" if skill in report["weak_skills"] else "") + (" !" if skill in report["consensus_blind"] else "")
         cells = "".join(f"{100 * rows[c][skill]:.1f}".rjust(width) for c in columns)
         lines.append((skill + mark).ljust(15) + cells)
     overall = [report["models"][c]["overall"] if c in report["models"] else report["reference_majority"]["overall"]
                for c in columns]  # fmt: skip
     lines.append("overall".ljust(15) + "".join(f"{100 * o:.1f}".rjust(width) for o in overall))
-    params = [f"{report['models'][c]['params'] / 1e6:.2f}M" if c in report["models"] else "" for c in columns]
+    params = [f"{report['models'][c]['params'] / 1e6:.2f}M" if report["models"].get(c, {}).get("params") else ""
+              for c in columns]  # fmt: skip
     lines.append("parameters".ljust(15) + "".join(p.rjust(width) for p in params))
     target = report.get("weak_skills_of")
     if target:
         lines.append(f"\n* weak skills of {target} (>= {100 * WEAK_MARGIN:.0f} points below the reference "
                      f"majority): {', '.join(report['weak_skills']) or 'none'}")  # fmt: skip
+    if report.get("consensus_blind"):
+        lines.append(f"! consensus-blind (reference majority below {100 * BLIND_BELOW:.0f} %): "
+                     f"{', '.join(report['consensus_blind'])}")  # fmt: skip
     return "\n".join(lines)
 
