@@ -66,6 +66,8 @@ def test_a_bad_keyword_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(auditdm.errors.UserError, match="unknown pairing"):
         auditdm.audit(tmp_path / "run", pairings=["sideways"])
     assert not (tmp_path / "run").exists()
+    with pytest.raises(TypeError, match="bogus"):  # the function, not the module of the same name
+        auditdm.rectify(tmp_path / "rect", bogus=1)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ The Python API, beside the ``auditdm`` command line::
     run = auditdm.open_run("runs/py")                                  # typed probe records
     failures = [p for p in run.probes() if p.score == 1]
     auditor = auditdm.train_auditor("runs/grpo", steps=300)           # any GRPOSettings field
+    result = auditdm.rectify("runs/rect", iterations=1)               # any RectifyConfig field
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 # Imported before `audit` below is defined: importing a submodule binds its name on the
 # package, and `auditdm.audit` must stay the function (the module is light: no torch).
 import auditdm.audit as _audit  # noqa: F401
+import auditdm.rectify as _rectify  # noqa: F401  (the same for `rectify`)
 from auditdm import errors  # noqa: F401  (auditdm.errors.UserError, for callers)
 
 if TYPE_CHECKING:
     from auditdm.records import RunSummary
     from auditdm.store import RunStore
 
-__all__ = ["audit", "open_run", "resume", "train_auditor"]
+__all__ = ["audit", "open_run", "rectify", "resume", "train_auditor"]
 
 
 def audit(out: str | Path, *, progress: bool = False, **config: Any) -> RunSummary:
@@ -57,6 +59,14 @@ def train_auditor(out: str | Path, *, resume: bool = False, final: str | Path | 
 
     return train(GRPOSettings(**_tuples(settings)), Path(out), resume=resume, final=Path(final) if final else None,
                  progress=progress)  # fmt: skip
+
+
+def rectify(out: str | Path, *, resume: bool = False, progress: bool = False, **config: Any) -> dict[str, Any]:
+    """Rectify a target into ``out`` (keywords: ``RectifyConfig`` fields), or with ``resume``
+    continue the rectification there; returns ``rectification.json``'s object."""
+    if resume:
+        return _rectify.resume_rectify(Path(out), progress=progress)
+    return _rectify.start_rectify(_rectify.RectifyConfig(**_tuples(config)), Path(out), progress=progress)
 
 
 def _tuples(values: dict[str, Any]) -> dict[str, Any]:

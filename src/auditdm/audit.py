@@ -59,7 +59,7 @@ class AuditConfig:
     temperature: float = 1.0  # the auditor's sampling temperature
     seed: int = 0
     batch_size: int = 50  # probes per committed batch
-    weak_skill_questions: int = 100  # per skill, to find the target's weak skills (on domain images)
+    weak_skill_questions: int = 100  # per skill, to find the target's weak skills (on domain images); 0: skip
     device: str = "cpu"  # where every model runs ("cuda:0", ...)
     dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
 
@@ -155,7 +155,7 @@ def _weak_skills(config: AuditConfig, panel: Panel, sources: Sequence[SourceImag
     the held-out benchmark of the embedded domain the audited images come from; None off
     the domains. Any model can be tested: the benchmark only needs answers."""
     domains = {s.picture.scene.domain if s.picture.scene else None for s in sources}
-    if len(domains) != 1 or None in domains:
+    if len(domains) != 1 or None in domains or not config.weak_skill_questions:
         return None, None
     domain = load_domain(domains.pop() or "")
     if progress:

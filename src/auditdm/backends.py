@@ -7,7 +7,8 @@ only when used, so a backend's heavy libraries load only for the runs that need 
 A model backend module provides ``load(name, **options)`` (a VLM, see ``models``) and
 ``resolve(name)`` (its weights: a local folder, or a hub id); optionally
 ``default_references()`` (the references a target of this kind is audited against when
-none are named).
+none are named) and ``training_examples(name, seed)`` (the model's own training data, which
+rectification mixes in so that the model does not forget).
 """
 
 from __future__ import annotations

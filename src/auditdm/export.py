@@ -1,25 +1,47 @@
-"""Export a run's probes, one row each with its answers, to JSONL or Parquet."""
+"""Export a run: an audit's probes, one row each with its answers, to JSONL or Parquet; an
+audit's valid probes or a rectification's training pairs as one Hugging Face dataset.
+
+The dataset has the columns TRL's VLM fine-tuning reads: ``images`` (embedded, a list of
+one) and ``messages`` (the question about the image, then the answer: a rectification's
+pseudo-label, an audit's reference consensus), beside what each row came from.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 from auditdm.errors import UserError
 from auditdm.store import RunStore
 
+FORMATS = ("jsonl", "parquet", "hf-dataset")
+
 
 def export_run(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
-    """Write every probe of the run in ``run_dir`` to ``output``; returns the path written."""
+    """Write the run in ``run_dir`` to ``output`` (default: inside the run); returns the path."""
+    from auditdm.rectify import CONFIG
+
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
+    suffix = {"hf-dataset": "dataset"}.get(fmt, fmt)
+    if (run_dir / CONFIG).is_file():
+        if fmt != "hf-dataset":
+            raise UserError(f"{run_dir} is a rectification run: export its training pairs with --format hf-dataset")
+        return _save_dataset(_rectification_rows(run_dir), output or run_dir / f"pairs.{suffix}")
     store = RunStore.open(run_dir)
+    output = output or run_dir / f"probes.{suffix}"
+    if fmt == "hf-dataset":
+        return _save_dataset(_audit_rows(store), output)
     rows = [probe.to_dict() for probe in store.probes()]
     store.close()
-    output = output or run_dir / f"probes.{fmt}"
     if fmt == "jsonl":
         with output.open("w") as file:
             for row in rows:
                 file.write(json.dumps(row) + "\n")
-    elif fmt == "parquet":
+    else:
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -29,6 +51,48 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
         table = pa.Table.from_pylist([{**r, "answers": [{"model": m, "answer": a} for m, a in r["answers"].items()]}
                                       for r in rows])  # fmt: skip
         pq.write_table(table, output)
-    else:
-        raise UserError(f"unknown export format {fmt!r} (jsonl or parquet)")
+    return output
+
+
+def messages(question: str, answer: str) -> list[dict[str, Any]]:
+    """A question about one image and its answer, as chat messages with typed content."""
+    return [{"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": question}]},
+            {"role": "assistant", "content": [{"type": "text", "text": answer}]}]  # fmt: skip
+
+
+def _audit_rows(store: RunStore) -> list[dict[str, Any]]:
+    """Every probe with a consensus: the probed image, the question, the consensus answer."""
+    rows = []
+    for p in store.probes():
+        if p.error is None and p.image is not None and p.question and p.consensus is not None:
+            rows.append({"images": [store.load_picture(p.image).image], "messages": messages(p.question, p.consensus),
+                         "probe": p.idx, "kind": p.kind, "target_answer": p.target_answer, "flagged": bool(p.score),
+                         "oracle_truth": p.truth})  # fmt: skip
+    return rows
+
+
+def _rectification_rows(run_dir: Path) -> list[dict[str, Any]]:
+    """Every pseudo-labelled pair a rectification generated, with its iteration and origin."""
+    from auditdm.rectify import labelled_pairs
+    from auditdm.sources import read_picture
+
+    return [{"images": [read_picture(image).image], "messages": messages(pair.question, pair.answer),
+             "iteration": int(pair.run.split("/")[0].removeprefix("iteration-")),
+             "control": pair.run.split("/")[1].startswith("control"), "flagged": pair.flagged,
+             "category": pair.category, "label_right": pair.right, "skill": pair.skill}
+            for image, pair in labelled_pairs(run_dir)]  # fmt: skip
+
+
+def _save_dataset(rows: list[dict[str, Any]], output: Path) -> Path:
+    """Save rows as a Hugging Face dataset folder, written aside and renamed into place."""
+    try:
+        from datasets import Dataset
+    except ImportError:
+        raise UserError("dataset export needs datasets: pip install 'auditdm[train]'") from None
+    if not rows:
+        raise UserError("nothing to export: the run has no probe with a consensus")
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    Dataset.from_list(rows).save_to_disk(str(partial))
+    shutil.rmtree(output, ignore_errors=True)
+    os.replace(partial, output)
     return output

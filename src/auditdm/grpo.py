@@ -288,6 +288,10 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=grpo_config(settings, out, progress),
                           processing_class=processor, train_dataset=Dataset.from_list(training_rows(settings, sources)),
                           peft_config=peft_config, callbacks=[Cards()])  # fmt: skip
+    if not progress:  # its logs would go to stdout, where --json output goes
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint[0]) if checkpoint else None)
     seconds = time.perf_counter() - started

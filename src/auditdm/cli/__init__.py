@@ -1,5 +1,5 @@
 """The ``auditdm`` command line: ``runs.py`` (audit, compare, findings, report, export),
-``train.py`` (train-auditor), and the backends' own groups (``auditdm world``, in
+``train.py`` (train-auditor), ``rectify.py`` (rectify), and the backends' own groups (``auditdm world``, in
 ``world/cli.py``).
 
 Every subcommand has ``--help``. Errors that come from the user's input print one line
@@ -23,6 +23,7 @@ Handler = Callable[[argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the whole command line."""
     from auditdm.backends import add_commands
+    from auditdm.cli.rectify import add_rectify
     from auditdm.cli.runs import add_run_commands
     from auditdm.cli.train import add_train_auditor
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_commands(commands)
     add_train_auditor(commands)
+    add_rectify(commands)
     add_commands(commands)
     return parser
 
@@ -46,6 +48,13 @@ def default(config: type[Any], name: str) -> Any:
     """The default of a config dataclass field: defaults live there once, the flags read them."""
     field = next(f for f in dataclasses.fields(config) if f.name == name)
     return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+
+
+def field_option(parser: argparse.ArgumentParser, config: type[Any], flag: str, help: str, **kwargs: Any) -> None:
+    """A flag for a field of a config dataclass (named as the flag, or by ``field=``), whose
+    default is the field's."""
+    name = kwargs.pop("field", flag.lstrip("-").replace("-", "_"))
+    parser.add_argument(flag, dest=name, default=default(config, name), help=help, **kwargs)
 
 
 def config_from(config: type[C], args: argparse.Namespace, **fixed: Any) -> C:

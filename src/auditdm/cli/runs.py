@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from auditdm.audit import AuditConfig
-from auditdm.cli import comma_list, config_from, default
+from auditdm.cli import comma_list, config_from, default, field_option
 from auditdm.errors import UserError
+from auditdm.export import FORMATS
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import PAIRINGS, SYNTHESES
 
@@ -81,10 +83,7 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     """What decides the probes: the auditor, the images, how many, how answers are judged.
     Every default is ``AuditConfig``'s."""
 
-    def option(flag: str, help: str, **kwargs: Any) -> None:
-        name = kwargs.pop("field", flag.lstrip("-").replace("-", "_"))
-        parser.add_argument(flag, dest=name, default=default(AuditConfig, name), help=help, **kwargs)
-
+    option = functools.partial(field_option, parser, AuditConfig)
     option("--auditor", "the auditor: world:NAME, hf:PATH or a folder; world:baseline is the untrained baseline "
            "(default: %(default)s, GRPO-trained)")  # fmt: skip
     option("--prompts", "the auditor's prompt set (default: the one the auditor was trained for; auditdm for "
@@ -101,7 +100,7 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--seed", "fixes the images and every sample (default: %(default)s)", type=int)
     option("--batch-size", "probes made and stored together (default: %(default)s)", type=int)
     option("--weak-skill-questions", "held-out questions per skill for finding the target's weak skills, world "
-           "models only (default: %(default)s)", type=int)  # fmt: skip
+           "images only; 0 skips it (default: %(default)s)", type=int)  # fmt: skip
     option("--device", "where the models run: cpu, cuda:0, ... (default: %(default)s)")
     option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -158,9 +157,12 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     report.add_argument("run_dir", type=Path)
     report.set_defaults(handler=_report)
 
-    export = commands.add_parser("export", help="export a run's probes to JSONL or Parquet",
-                                 description="Export every probe of a run, with its answers, one row each.")  # fmt: skip
+    export = commands.add_parser("export", help="export a run: probes as JSONL or Parquet, or a dataset",
+                                 description="Export a run: every probe of an audit with its answers, one row each; or "
+                                 "an audit's labelled probes or a rectification's training pairs as a dataset.")  # fmt: skip
     export.add_argument("run_dir", type=Path)
-    export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    export.add_argument("--format", choices=FORMATS, default="jsonl", help="jsonl or parquet (an audit's probes), "
+                        "hf-dataset (a Hugging Face dataset of images and chat messages: an audit's labelled probes, "
+                        "a rectification's training pairs; default: %(default)s)")  # fmt: skip
     export.add_argument("-o", "--output", type=Path, help="file to write (default: RUN_DIR/probes.FORMAT)")
     export.set_defaults(handler=_export)

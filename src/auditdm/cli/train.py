@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
-from typing import Any
 
-from auditdm.cli import comma_list, config_from, default
+from auditdm.cli import comma_list, config_from, field_option
 from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, GRPOSettings
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import TASKS
@@ -29,10 +29,7 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
         "Checkpoints every --save-every steps (each usable as --auditor), curves in OUT/curves.jsonl, resumable.",
     )  # fmt: skip
 
-    def option(flag: str, help: str, **kwargs: Any) -> None:
-        name = kwargs.pop("field", flag.lstrip("-").replace("-", "_"))
-        train.add_argument(flag, dest=name, default=default(GRPOSettings, name), help=help, **kwargs)
-
+    option = functools.partial(field_option, train, GRPOSettings)
     train.add_argument("-o", "--out", type=Path, required=True, help="training folder (checkpoints, curves)")
     train.add_argument("--resume", action="store_true", help="continue the training in --out from its last checkpoint")
     train.add_argument("--final", type=Path, help="where to save the trained auditor (default: OUT/final)")

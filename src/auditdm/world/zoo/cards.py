@@ -10,6 +10,7 @@ the same code as any ``hf:`` model.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from auditdm.errors import UserError
 from auditdm.models import CARD, read_card
 from auditdm.models.hf import HFModel
+from auditdm.records import Labelled
 
 SHIPPED_ZOO = Path(__file__).resolve().parent.parent / "weights"
 
@@ -67,6 +69,16 @@ def resolve(name: str) -> Path:
 def load(name: str, **options: Any) -> HFModel:
     """``world:NAME``: the zoo model ``name``, through the transformers backend."""
     return HFModel(resolve(name), name=f"world:{name}", **options)
+
+
+def training_examples(name: str, seed: int) -> Iterator[Labelled]:
+    """``world:NAME``'s own training data, one question at a time: fresh draws from the skill
+    mix of its recipe (what rectification mixes in so that the model does not forget)."""
+    from auditdm.world.skills import dialogues
+
+    weights = find_model(name).card.get("weights") or None
+    for (example,) in dialogues(seed=seed, turns=1, weights=weights):
+        yield Labelled(example.image(), example.question.text(), example.answer, example.skill)
 
 
 def default_references() -> tuple[str, ...]:

@@ -1,0 +1,337 @@
+"""Rectification: turn what the audit finds into training data that fixes the target, then
+audit again (the paper's second half; SPEC section 2, seed 004 sections A.3 and A.4).
+
+Each iteration: (1) from the second on, a new auditor is trained by GRPO against the
+latest model, from the previous auditor; (2) the auditors (every checkpoint of that
+training) write probes on a pool of unlabelled images, each probe answered by the target
+and the references, as an audit does; (3) the references' consensus labels them: the pairs
+where the target disagrees with it are kept (``keep="all"``: every pair with a consensus),
+duplicates dropped; (4) they are mixed with the target's own training data and (5) the
+latest model is fine-tuned on them; (6) on an embedded domain's pool, the held-out
+benchmark measures every skill before and after. ``control`` also fine-tunes a second copy,
+each iteration, on as many pairs written by the untrained baseline auditor under the
+baseline prompts on the same pool, labelled alike: the paper's "same images without AuditDM".
+
+Every stage writes its output into the run directory before the next starts (generation
+runs are audit runs; pairs, models and evaluations are written aside and renamed), so a
+run stopped anywhere, even by kill -9, resumes with ``resume_rectify`` where it stopped.
+The labels never come from the oracle: it only measures the labels' accuracy afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from auditdm.audit import AuditConfig, resume_audit, start_audit
+from auditdm.backends import ModelSpec, default_references, load_domain
+from auditdm.errors import UserError
+from auditdm.finetune import FinetuneSettings, finetune
+from auditdm.judge import normalize_answer
+from auditdm.records import Labelled
+from auditdm.store import DATABASE, RunStore
+from auditdm.verify import accuracy_by_skill, is_right, oracle_check
+
+CONFIG = "rectify.json"
+RESULT = "rectification.json"
+KEEP = ("flagged", "all")
+POOL_SEED = 500_000  # the pool's images come from a stream apart from audits, GRPO and the benchmark
+
+
+@dataclass(frozen=True)
+class RectifyConfig:
+    """Everything a rectification run depends on; saved in it, so a resume repeats it."""
+
+    target: str = "world:target"
+    references: tuple[str, ...] = ()  # empty: the target kind's default references (the world zoo's)
+    auditor: str = "world:auditor"  # the first iteration's auditor; later ones are trained by GRPO
+    control_auditor: str = "world:baseline"  # the untrained auditor whose pairs train the control
+    compare_to: str | None = "world:target-large"  # evaluated beside the target (the paper's 28B)
+    pool: str | None = None  # a folder of unlabelled images; None: images of `domain`
+    domain: str = "world"
+    pool_size: int = 400  # domain images in the pool
+    probes: int = 1200  # probes written per iteration, over all its auditors
+    keep: str = "flagged"  # which consensus-labelled pairs train the target: flagged, or all
+    # At most this many pairs ask the same question (or one MiniLM finds nearly the same) on
+    # different images: an auditor that keeps finding one failure would otherwise teach the
+    # target one answer (BENCHMARKS.md: 375 of 382 pairs asked "how many green objects ...").
+    per_question: int = 10
+    quorum: int | None = None
+    min_confidence: float | None = None
+    judge: str = "exact"
+    iterations: int = 2
+    mix: float = 1.0  # examples of the target's own training data per generated pair
+    epochs: float = 2.0  # fine-tuning passes over each iteration's pairs and mixed-in data
+    batch_size: int = 16
+    lr: float = 2e-4
+    lora_rank: int = 0
+    auditor_steps: int = 300  # GRPO steps of each new auditor (from the second iteration)
+    auditor_checkpoints: int = 2  # checkpoints of each new auditor that write probes (the last is final)
+    control: bool = False
+    eval_questions: int = 100  # held-out questions per skill (embedded domains only)
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.keep not in KEEP:
+            raise UserError(f"unknown --keep {self.keep!r} (choose from {', '.join(KEEP)})")
+        if min(self.iterations, self.probes, self.pool_size, self.per_question) < 1 or self.epochs <= 0:
+            raise UserError("--iterations, --probes, --pool-size and --per-question must be at least 1, "
+                            "--epochs above 0")  # fmt: skip
+        if self.auditor_checkpoints < 1 or self.auditor_steps < self.auditor_checkpoints:
+            raise UserError("--auditor-checkpoints must be at least 1 and at most --auditor-steps")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RectifyConfig:
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A pseudo-labelled training pair: a probe of a generation run and its consensus answer."""
+
+    run: str  # the generation run directory, relative to the rectification run
+    probe: int
+    image: str  # the probed image's address in that run
+    question: str
+    answer: str  # the references' consensus: the pseudo-label
+    flagged: bool  # the target disagreed with it
+    right: bool | None  # the oracle's check of the label (embedded domains), never used to choose
+    skill: str | None
+    category: str | None  # the failure category it came from (flagged pairs)
+
+
+def start_rectify(config: RectifyConfig, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Run a new rectification into ``out``; returns ``rectification.json``'s object."""
+    if (out / CONFIG).exists():
+        raise UserError(f"{out} already holds a rectification: resume it with --resume {out}, or pick another --out")
+    # What can be checked before any work is, so that a bad input leaves nothing behind.
+    ModelSpec.parse(config.target).folder()  # fine-tuning needs a local folder
+    if config.pool is not None:
+        from auditdm.sources import IMAGE_SUFFIXES
+
+        pool = Path(config.pool)
+        if not pool.is_dir() or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in pool.iterdir()):
+            raise UserError(f"{pool}: the pool has no images (expected a folder of {', '.join(IMAGE_SUFFIXES)})")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / CONFIG, dataclasses.asdict(config))
+    return _run(config, out, progress)
+
+
+def resume_rectify(out: Path, progress: bool = True) -> dict[str, Any]:
+    """Continue a stopped rectification where it stopped."""
+    if not (out / CONFIG).is_file():
+        raise UserError(f"{out}: not a rectification run (no {CONFIG})")
+    return _run(RectifyConfig.from_dict(json.loads((out / CONFIG).read_text())), out, progress)
+
+
+def _run(config: RectifyConfig, out: Path, progress: bool) -> dict[str, Any]:
+    # Later models are hf: folders: they keep the original target's references.
+    config = dataclasses.replace(config, references=config.references or default_references(config.target))
+    model, control, auditor = config.target, config.target, config.auditor
+    before = _evaluate(config, out / "before.json", config.target)
+    compare = _evaluate(config, out / "compare.json", config.compare_to) if config.compare_to else None
+    iterations = []
+    for i in range(1, config.iterations + 1):
+        folder = out / f"iteration-{i}"
+        started = time.perf_counter()
+        auditors = [auditor] if i == 1 else _train_auditor(config, folder / "auditor", auditor, model, progress)
+        auditor = auditors[-1]
+        pairs = _pairs(config, folder, "generate", auditors, model, None, progress)
+        model = _finetune(config, folder / "model", model, pairs, out, progress)
+        result = {"iteration": i, "pairs": len(pairs), "label_accuracy": _label_accuracy(pairs),
+                  "from_categories": dict(Counter(p.category or "unflagged" for p in pairs).most_common()),
+                  **(_evaluate(config, folder / "eval.json", model) or {"overall": None, "per_skill": None})}  # fmt: skip
+        if config.control:
+            baseline = _pairs(config, folder, "control-generate", [config.control_auditor], control, len(pairs),
+                              progress)  # fmt: skip
+            control = _finetune(config, folder / "control-model", control, baseline, out, progress)
+            result["control"] = _evaluate(config, folder / "control-eval.json", control)
+        else:
+            result["control"] = None
+        result["model"] = model
+        result["seconds"] = _seconds(folder, time.perf_counter() - started)
+        iterations.append(result)
+        _write_json(out / RESULT, _result(config, before, iterations, compare))
+    return _result(config, before, iterations, compare)
+
+
+def _result(config: RectifyConfig, before: dict[str, Any] | None, iterations: list[dict[str, Any]],
+            compare: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """The ``rectification.json`` object of SPEC section 6."""
+    return {"target": config.target, "before": before, "iterations": iterations,
+            "compare_to": {"name": config.compare_to, **compare} if compare else None}  # fmt: skip
+
+
+def _seconds(folder: Path, spent: float) -> float:
+    """Time spent on an iteration, over every session that worked on it."""
+    path = folder / "seconds.json"
+    total = (json.loads(path.read_text())["seconds"] if path.exists() else 0.0) + spent
+    _write_json(path, {"seconds": round(total, 1)})
+    return round(total, 1)
+
+
+def _train_auditor(config: RectifyConfig, out: Path, start: str, target: str, progress: bool) -> list[str]:
+    """A new auditor trained by GRPO against ``target`` from ``start``; its checkpoints."""
+    from auditdm.grpo import SETTINGS, GRPOSettings, train_auditor
+
+    every = config.auditor_steps // config.auditor_checkpoints
+    final = out / "final"
+    if not (final / "model.safetensors").exists():
+        settings = GRPOSettings(auditor=start, target=target, references=config.references, quorum=config.quorum,
+                                min_confidence=config.min_confidence, judge=config.judge, steps=config.auditor_steps,
+                                save_every=every, seed=config.seed, device=config.device, dtype=config.dtype)  # fmt: skip
+        train_auditor(settings, out, resume=(out / SETTINGS).exists(), progress=progress)
+    steps = [every * k for k in range(1, config.auditor_checkpoints)]
+    return [*(str(out / f"checkpoint-{step}") for step in steps), str(final)]
+
+
+def _generate(config: AuditConfig, run_dir: Path, progress: bool) -> RunStore:
+    """An audit run of the pool, started, resumed, or already done."""
+    if (run_dir / "summary.json").exists():
+        pass
+    elif (run_dir / DATABASE).exists():
+        resume_audit(run_dir, progress)
+    else:
+        start_audit(config, run_dir, progress)
+    return RunStore.open(run_dir)
+
+
+def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[str], target: str,
+           limit: int | None, progress: bool) -> list[Pair]:  # fmt: skip
+    """The pseudo-labelled pairs of an iteration: written once, read back on resume."""
+    path = folder / f"{name}-pairs.jsonl"
+    if path.exists():
+        return [Pair(**json.loads(line)) for line in path.read_text().splitlines()]
+    baseline = limit is not None  # the control: the untrained auditor, every labelled pair, as many
+    pairs: list[Pair] = []
+    for k, auditor in enumerate(auditors):
+        audit = AuditConfig(
+            target=target, references=config.references, auditor=auditor, prompts="baseline" if baseline else None,
+            pairings=("question", "both"), images=config.pool, domain=config.domain, image_count=config.pool_size,
+            probes=max(1, config.probes // len(auditors)), quorum=config.quorum, min_confidence=config.min_confidence,
+            judge=config.judge, seed=POOL_SEED + config.seed, weak_skill_questions=0, device=config.device,
+            dtype=config.dtype,
+        )  # fmt: skip
+        store = _generate(audit, folder / f"{name}-{k}", progress)
+        pairs += _labelled(store, out=folder.parent, keep="all" if baseline else config.keep)
+    pairs = _deduplicated(pairs, config.per_question)
+    if limit is not None:
+        pairs = pairs[:limit]
+    if not pairs:
+        raise UserError(f"no probe of {folder / name}-* reached a consensus{'' if baseline else ' that the target missed'}:"
+                        " nothing to train on (a larger --probes or --pool-size, or --keep all, may give some)")
+    _write_lines(path, [json.dumps(dataclasses.asdict(p)) for p in pairs])
+    return pairs
+
+
+def _labelled(store: RunStore, out: Path, keep: str) -> list[Pair]:
+    """The store's probes that the references agree on (flagged ones only, by default)."""
+    category_of = {m: c.name for c in store.categories() for m in c.members}
+    run = str(store.folder.relative_to(out))
+    pairs = []
+    for p in store.probes():
+        if p.error or p.consensus is None or p.image is None or not p.question or (keep == "flagged" and not p.score):
+            continue
+        check = oracle_check(p) if p.verifiable else None
+        pairs.append(Pair(run, p.idx, p.image, p.question, p.consensus, bool(p.score),
+                          is_right(p.consensus, check) if check else None, p.skill, category_of.get(p.idx)))  # fmt: skip
+    return pairs
+
+
+def _deduplicated(pairs: Sequence[Pair], per_question: int, similar: float = 0.95) -> list[Pair]:
+    """Pairs without repeats: one per image and question, none whose question reads almost
+    the same (MiniLM cosine >= ``similar``) as a kept one about the same image, and at most
+    ``per_question`` asking nearly the same question across images, first come first kept."""
+    from auditdm.embed import embed
+
+    distinct = list({(p.image, normalize_answer(p.question)): p for p in reversed(pairs)}.values())[::-1]
+    vectors = list(embed([p.question for p in distinct])) if distinct else []
+    on_image: dict[str, list[Any]] = {}
+    kept: list[tuple[Pair, Any]] = []
+    for pair, vector in zip(distinct, vectors):
+        if any(float(vector @ other) >= similar for other in on_image.get(pair.image, [])):
+            continue
+        if sum(float(vector @ other) >= similar for _, other in kept) >= per_question:
+            continue
+        on_image.setdefault(pair.image, []).append(vector)
+        kept.append((pair, vector))
+    return [pair for pair, _ in kept]
+
+
+def _label_accuracy(pairs: Sequence[Pair]) -> float | None:
+    checked = [p.right for p in pairs if p.right is not None]
+    return sum(checked) / len(checked) if checked else None
+
+
+def _finetune(config: RectifyConfig, out: Path, model: str, pairs: Sequence[Pair], run: Path,
+              progress: bool) -> str:  # fmt: skip
+    """Fine-tune ``model`` on the pairs mixed with the target's own training data; the new
+    model's spec. A finished model folder is kept as it is on resume."""
+    if not (out / "model.safetensors").exists():
+        from auditdm.sources import read_picture
+
+        examples = [Labelled(read_picture(run / p.run / "images" / p.image[:2] / f"{p.image}.png").image,
+                             p.question, p.answer, p.skill or "") for p in pairs]  # fmt: skip
+        examples += _original_data(config, round(config.mix * len(examples)))
+        settings = FinetuneSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                                    lora_rank=config.lora_rank, seed=config.seed, device=config.device,
+                                    dtype=config.dtype)  # fmt: skip
+        finetune(model, examples, out, settings, progress)
+    return f"hf:{out}"
+
+
+def _original_data(config: RectifyConfig, count: int) -> list[Labelled]:
+    """``count`` examples of the target's own training data, where its backend has them."""
+    spec = ModelSpec.parse(config.target)
+    stream = getattr(spec.backend, "training_examples", None)
+    return list(islice(stream(spec.name, 700_000 + config.seed), count)) if stream and count else []
+
+
+def _evaluate(config: RectifyConfig, path: Path, model: str | None) -> dict[str, Any] | None:
+    """``model``'s held-out accuracy per skill on the pool's domain (None off the domains)."""
+    if model is None or config.pool is not None:
+        return None
+    if path.exists():
+        result: dict[str, Any] = json.loads(path.read_text())
+        return result
+    from auditdm.models import load_model
+
+    examples = load_domain(config.domain).benchmark(config.eval_questions)
+    answers = load_model(model, device=config.device, dtype=config.dtype).generate(
+        [e.image for e in examples], [e.question for e in examples])  # fmt: skip
+    per_skill = accuracy_by_skill(examples, answers)
+    result = {"overall": sum(per_skill.values()) / len(per_skill), "per_skill": per_skill}
+    _write_json(path, result)
+    return result
+
+
+def _write_json(path: Path, data: Any) -> None:
+    _write_lines(path, [json.dumps(data, indent=2)])
+
+
+def _write_lines(path: Path, lines: Sequence[str]) -> None:
+    """Write aside, then rename: a reader (or a resume) sees the whole file or none."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text("".join(line + "\n" for line in lines))
+    os.replace(partial, path)
+
+
+def labelled_pairs(out: Path) -> list[tuple[Path, Pair]]:
+    """Every generated pair of a rectification run, with its image file (for export)."""
+    found = []
+    for path in sorted(out.glob("iteration-*/*pairs.jsonl")):
+        for line in path.read_text().splitlines():
+            pair = Pair(**json.loads(line))
+            found.append((out / pair.run / "images" / pair.image[:2] / f"{pair.image}.png", pair))
+    return found

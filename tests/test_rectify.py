@@ -1,0 +1,149 @@
+"""Rectification: the whole loop on the shipped zoo at smoke size, its resume after a real
+kill, labels that come from the references and never from the oracle, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from auditdm.errors import UserError
+from auditdm.models import load_model, read_card
+from auditdm.rectify import RectifyConfig, labelled_pairs, resume_rectify, start_rectify
+from auditdm.store import RunStore
+
+SMOKE = ["--pool-size", "12", "--probes", "40", "--epochs", "1", "--auditor-steps", "2", "--auditor-checkpoints", "1",
+         "--eval-questions", "3", "--batch-size", "4", "--keep", "all"]  # fmt: skip
+TIMING = {"seconds"}
+
+
+def rectify(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "auditdm.cli", "rectify", *args], capture_output=True, text=True,
+                          env=env)  # fmt: skip
+
+
+def untimed(result: dict) -> dict:
+    return {**result, "iterations": [{k: v for k, v in it.items() if k not in TIMING} for it in result["iterations"]]}
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("rect") / "whole"
+    result = rectify(*SMOKE, "--control", "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_the_whole_loop_writes_models_pairs_and_figures(whole) -> None:
+    result = json.loads((whole / "rectification.json").read_text())
+    assert result["target"] == "world:target" and set(result["before"]) == {"overall", "per_skill"}
+    assert result["compare_to"]["name"] == "world:target-large"
+    assert [it["iteration"] for it in result["iterations"]] == [1, 2]
+    for it in result["iterations"]:
+        assert it["pairs"] > 0 and 0 <= it["label_accuracy"] <= 1 and 0 <= it["overall"] <= 1
+        assert set(it["per_skill"]) == set(result["before"]["per_skill"]) and it["control"]["overall"] is not None
+        model = Path(it["model"].removeprefix("hf:"))
+        assert read_card(model)["finetuned_from"] and load_model(it["model"]).name == it["model"]
+    # The second iteration's probes come from a new auditor, trained against the first model.
+    settings = json.loads((whole / "iteration-2" / "auditor" / "settings.json").read_text())
+    assert settings["target"] == result["iterations"][0]["model"] and settings["auditor"] == "world:auditor"
+    pairs = labelled_pairs(whole)
+    assert pairs and all(image.exists() for image, _ in pairs)
+
+
+@pytest.mark.slow
+def test_labels_are_the_references_consensus_never_the_oracle(whole, tmp_path) -> None:
+    # The pairs' answers are the stored consensus, right or wrong by the oracle.
+    for _, pair in labelled_pairs(whole):
+        probe = next(p for p in RunStore.open(whole / pair.run).probes() if p.idx == pair.probe)
+        assert pair.answer == probe.consensus and pair.right == (probe.truth == probe.consensus)
+    # With world:target as the only reference, the consensus is often wrong: the labels follow it.
+    out = tmp_path / "weak-reference"
+    config = RectifyConfig(target="world:target-large", references=("world:target",), compare_to=None, pool_size=12,
+                           probes=40, epochs=1, batch_size=4, iterations=1, eval_questions=2, keep="all")  # fmt: skip
+    start_rectify(config, out, progress=False)
+    wrong = [pair for _, pair in labelled_pairs(out) if pair.right is False]
+    assert wrong, "a weak reference should give some wrong labels"
+
+
+@pytest.mark.slow
+def test_a_killed_rectification_resumes_to_the_uninterrupted_result(whole, tmp_path) -> None:
+    out = tmp_path / "killed"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "rectify", *SMOKE, "--control", "-o", str(out)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (out / "iteration-1" / "model" / "model.safetensors").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # mid-iteration: the model is saved, the control not yet
+    process.wait()
+    assert not (out / "rectification.json").exists(), "the kill should land within the first iteration"
+    resumed = rectify("--resume", str(out), "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    expected = json.loads((whole / "rectification.json").read_text())
+    relocated = json.loads(json.dumps(expected).replace(str(whole), str(out)))
+    assert untimed(json.loads(resumed.stdout)) == untimed(relocated)
+    for name in ("generate-pairs.jsonl", "control-generate-pairs.jsonl"):
+        assert (out / "iteration-2" / name).read_text() == (whole / "iteration-2" / name).read_text()
+
+
+@pytest.mark.slow
+def test_each_stage_is_redone_from_what_is_stored(whole, tmp_path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(whole, copy)
+    config = json.loads((copy / "rectify.json").read_text())
+    expected = json.loads(json.dumps(json.loads((whole / "rectification.json").read_text())).replace(str(whole), str(copy)))
+    shutil.rmtree(copy / "iteration-2" / "model")  # a stage that never finished
+    (copy / "iteration-2" / "eval.json").unlink()
+    (copy / "rectification.json").unlink()
+    assert untimed(resume_rectify(copy, progress=False)) == untimed(expected)
+    assert json.loads((copy / "rectify.json").read_text()) == config
+
+
+def test_bad_input_is_one_clear_line(tmp_path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args, message in ((["--pool", str(empty)], "the pool has no images"),
+                          (["--resume", str(tmp_path)], "not a rectification run"),
+                          (["--keep", "some"], "invalid choice"),
+                          (["--target", "hf:org/remote-vlm"], "is not a local model folder"),
+                          (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question")):  # fmt: skip
+        result = rectify(*args, "-o", str(tmp_path / "run"))
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+    with pytest.raises(UserError, match="already holds a rectification"):
+        (tmp_path / "held").mkdir()
+        (tmp_path / "held" / "rectify.json").write_text("{}")
+        start_rectify(RectifyConfig(), tmp_path / "held")
+
+
+@pytest.mark.slow
+def test_the_training_pairs_export_as_a_dataset_trl_fine_tunes_on(whole, tmp_path) -> None:
+    from datasets import load_from_disk
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from trl import SFTConfig, SFTTrainer
+
+    from auditdm.backends import ModelSpec
+    from auditdm.export import export_run
+
+    dataset = load_from_disk(str(export_run(whole, "hf-dataset", tmp_path / "pairs")))
+    assert len(dataset) == len(labelled_pairs(whole)) and {"images", "messages", "iteration", "control"} <= set(
+        dataset.column_names)  # fmt: skip
+    row = dataset[0]
+    assert row["messages"][0]["role"] == "user" and row["messages"][1]["content"][0]["text"]
+    assert row["images"][0].size == (128, 128)
+    folder = ModelSpec.parse("world:target").folder()
+    processor = AutoProcessor.from_pretrained(folder, backend="pil")
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    config = SFTConfig(output_dir=str(tmp_path / "sft"), max_steps=1, per_device_train_batch_size=2, use_cpu=True,
+                       report_to=[], save_strategy="no")  # fmt: skip
+    trainer = SFTTrainer(model=model, args=config, train_dataset=dataset.select(range(4)), processing_class=processor)
+    assert trainer.train().global_step == 1  # TRL's own VLM collator reads the exported format
