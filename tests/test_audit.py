@@ -192,3 +192,63 @@ def test_probes_cycle_over_images_then_kinds() -> None:
 def test_config_rejects_nonsense() -> None:
     with pytest.raises(UserError, match="at least 1"):
         AuditConfig(probes=0)
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_a_start_killed_before_its_store_exists_resumes_or_reruns(tmp_path) -> None:
+    args = ["--probes", "10", "--image-count", "6", "--weak-skill-questions", "20", "--batch-size", "5", "--seed", "3"]
+    whole = tmp_path / "whole"
+    assert audit(*args, "-o", str(whole)).returncode == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for way in ("--resume", "rerun"):
+        killed = tmp_path / way
+        process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "audit", *args, "-o", str(killed)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+        wait_for(killed / "audit.json", process)  # the configuration is written; the weak skills are running
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert (killed / "audit.json").exists() and not (killed / "run.sqlite").exists()
+        again = audit("--resume", str(killed)) if way == "--resume" else audit(*args, "-o", str(killed))
+        assert again.returncode == 0, again.stderr
+        assert store_rows(killed) == store_rows(whole)
+
+
+@pytest.mark.slow
+def test_a_second_process_on_a_run_is_refused(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "audit", "--probes", "400", "--image-count", "4",
+                                "--weak-skill-questions", "0", "--batch-size", "5", "-o", str(run_dir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+    wait_for(run_dir / "run.sqlite", process)
+    second = audit("--resume", str(run_dir))
+    process.kill()
+    process.wait()
+    assert second.returncode == 2 and f"in use by another auditdm (process {process.pid})" in second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_impossible_plans_and_bad_outputs_fail_before_anything_is_written(tmp_path) -> None:
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (32, 32), "white").save(photos / "a.png")
+    out = tmp_path / "run"
+    result = audit("--images", str(photos), "--pairings", "image", "-o", str(out))
+    assert result.returncode == 2 and "a.png: none of the pairings image applies" in result.stderr
+    assert not out.exists()
+    (tmp_path / "file").write_text("x")
+    result = audit("-o", str(tmp_path / "file"))
+    assert result.returncode == 2 and "is a file, not a run directory" in result.stderr
+    for args, message in ((["--temperature", "-1"], "--temperature -1.0"),
+                          (["--weak-skill-questions", "-3"], "--weak-skill-questions -3"),
+                          (["--probes", "0"], "--probes 0: must be at least 1")):  # fmt: skip
+        result = audit(*args, "-o", str(out))
+        assert result.returncode == 2 and message in result.stderr and not out.exists(), result.stderr

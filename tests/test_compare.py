@@ -38,6 +38,32 @@ def test_compare_audits_both_directions(tmp_path) -> None:
             if category["worse"]:
                 assert wrong[category["worse"]] > min(wrong.values())
     assert set(comparison["worse_in"]) == {"world:target", "world:target-large"}
+    # The same command again keeps what is done: a stopped comparison is completed this way.
+    again = compare("world:target", "world:target-large", "--probes", "20", "--image-count", "5",
+                    "--weak-skill-questions", "3", "-o", str(out), "--json")  # fmt: skip
+    assert again.returncode == 0 and json.loads(again.stdout) == comparison
+
+
+@pytest.mark.slow
+def test_a_killed_comparison_completes_when_run_again(tmp_path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "cmp"
+    args = ["world:target", "world:target-large", "--probes", "20", "--image-count", "5", "--weak-skill-questions",
+            "3", "--batch-size", "5", "-o", str(out)]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "compare", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    first = out / "target-vs-target-large" / "run.sqlite"
+    deadline = time.monotonic() + 120
+    while not first.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # in the first direction
+    process.wait()
+    result = compare(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    assert [d["probes"] for d in json.loads(result.stdout)["directions"]] == [20, 20]
 
 
 def test_a_model_is_not_compared_with_itself() -> None:

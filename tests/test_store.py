@@ -32,9 +32,8 @@ def commit(store: RunStore, batch: int, probes: list[Probe], auditor: str = "a")
 
 @pytest.fixture
 def store(tmp_path) -> RunStore:
-    store = RunStore.create(tmp_path / "run", {"config": {"seed": 1}, "seconds": 0.0})
-    store.add_sources([SourceImage("a", Picture(render(SCENE), SCENE), "is it day or night ?")])
-    return store
+    sources = [SourceImage("a", Picture(render(SCENE), SCENE), "is it day or night ?")]
+    return RunStore.create(tmp_path / "run", {"config": {"seed": 1}, "seconds": 0.0}, sources)
 
 
 def test_batches_round_trip_with_answers_and_images(store) -> None:
@@ -61,6 +60,9 @@ def test_formats_and_folders_are_checked(store, tmp_path) -> None:
     folder = store.folder
     with pytest.raises(RunStoreError, match="already holds a run"):
         RunStore.create(folder, {})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunStoreError, match="is a file, not a run directory"):
+        RunStore.create(tmp_path / "file", {})
     with pytest.raises(RunStoreError, match="not a run directory"):
         RunStore.open(tmp_path)
     store.set_meta(format=99)
@@ -76,3 +78,37 @@ def test_export_to_jsonl_and_parquet(store) -> None:
     assert [json.loads(line)["idx"] for line in lines] == [0, 1]
     table = pq.read_table(export_run(store.folder, "parquet")).to_pylist()
     assert table[0]["answers"][0] == {"model": "world:target", "answer": "41"} and table[1]["answers"] == []
+
+
+def test_a_store_comes_into_being_whole(tmp_path) -> None:
+    """The database is built aside: a folder holds run.sqlite complete with its sources, or none."""
+    folder = tmp_path / "run"
+    sources = [SourceImage(f"s{i}", Picture(render(SCENE), SCENE), "is it day or night ?") for i in range(3)]
+    store = RunStore.create(folder, {"config": {}, "seconds": 0.0}, sources)
+    assert [s.name for s in store.sources()] == ["s0", "s1", "s2"]
+    assert not [p.name for p in folder.iterdir() if "partial" in p.name]  # nothing half-made left beside it
+
+
+def test_one_process_per_run(tmp_path) -> None:
+    """A second process on a run is refused with the holder's PID; a lock left by a killed one is not."""
+    import os
+    import subprocess
+    import sys
+
+    from auditdm.store import lock_run
+
+    held = lock_run(tmp_path)
+    other = subprocess.run([sys.executable, "-c", f"from auditdm.store import lock_run; lock_run(__import__('pathlib').Path({str(tmp_path)!r}))"],
+                           capture_output=True, text=True)  # fmt: skip
+    assert other.returncode != 0 and f"in use by another auditdm (process {os.getpid()})" in other.stderr
+    held.close()  # as the kernel does when the holder dies, kill -9 included
+    killed = subprocess.Popen([sys.executable, "-c", f"from auditdm.store import lock_run; import time; "
+                               f"h = lock_run(__import__('pathlib').Path({str(tmp_path)!r})); time.sleep(60)"])  # fmt: skip
+    import time
+
+    deadline = time.monotonic() + 30
+    while str(killed.pid) not in (tmp_path / ".lock").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed.kill()
+    killed.wait()
+    lock_run(tmp_path).close()  # the file remains, the lock does not

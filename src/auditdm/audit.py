@@ -15,17 +15,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from tqdm.auto import tqdm
 
 from auditdm.auditor import Auditor, load_auditor
 from auditdm.backends import load_domain, load_synthesizer
 from auditdm.errors import UserError
+from auditdm.files import write_text
 from auditdm.panel import Panel, load_panel
-from auditdm.probes import make_probes, plan_probe
+from auditdm.probes import make_probes, plan_probe, probe_kinds
 from auditdm.records import PAIRINGS, SYNTHESES, Pairing, RunSummary, SourceImage, Synthesis, Task
-from auditdm.store import RunStore
+from auditdm.store import DATABASE, RunStore, lock_run
 from auditdm.summary import summarize
 from auditdm.synth import Synthesizer
 from auditdm.verify import check, weak_and_blind
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 SUMMARY = "summary.json"
+CONFIG = "audit.json"  # written before the store, so that a start stopped early can be resumed
 T = TypeVar("T")
 
 
@@ -64,8 +66,13 @@ class AuditConfig:
     dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
 
     def __post_init__(self) -> None:
-        if self.probes < 1 or self.batch_size < 1 or self.image_count < 1:
-            raise UserError("--probes, --image-count and --batch-size must be at least 1")
+        for flag, value in (("--probes", self.probes), ("--batch-size", self.batch_size),
+                            ("--image-count", self.image_count)):  # fmt: skip
+            if value < 1:
+                raise UserError(f"{flag} {value}: must be at least 1")
+        if self.temperature < 0 or self.weak_skill_questions < 0:
+            raise UserError(f"--temperature {self.temperature} and --weak-skill-questions {self.weak_skill_questions}: "
+                            "neither may be negative")  # fmt: skip
         for name, given, known in (("pairing", self.pairings, PAIRINGS), ("synthesis", self.syntheses, SYNTHESES)):
             unknown = [g for g in given if g not in known]
             if unknown or not given:
@@ -113,28 +120,47 @@ class Audit:
     panel: Panel
     synthesizer: Synthesizer
     sources: list[SourceImage]
+    lock: IO[str]  # held while the audit runs: one process per run directory
 
 
 def start_audit(config: AuditConfig, out: Path, progress: bool = True) -> RunSummary:
-    """Run a new audit into ``out``; returns its summary (also saved as summary.json)."""
-    from auditdm.sources import load_sources
+    """Run a new audit into ``out``; returns its summary (also saved as summary.json).
 
+    What can fail on the input fails before anything is written; then the configuration
+    is written first, so that a run stopped before its store exists resumes too.
+    """
     RunStore.check_new(out)
-    sources = load_sources(config.images, config.domain, config.image_count, config.seed)
-    config, (auditor, panel, synthesizer) = _load(config)
-    weak, blind = _weak_skills(config, panel, sources, progress)
-    meta = {"config": dataclasses.asdict(config), "weak_skills": weak, "consensus_blind": blind, "seconds": 0.0,
-            "auditor_curves": auditor.curves}  # fmt: skip
-    store = RunStore.create(out, meta)
-    store.add_sources(sources)
-    return _run(Audit(config, store, auditor, panel, synthesizer, sources), progress)
+    return _start(config, out, progress, resumed=False)
 
 
 def resume_audit(run_dir: Path, progress: bool = True) -> RunSummary:
     """Continue a stopped audit where it stopped; returns the summary of the whole run."""
+    if not (run_dir / DATABASE).exists() and (run_dir / CONFIG).is_file():  # stopped before its store existed
+        return _start(AuditConfig.from_dict(json.loads((run_dir / CONFIG).read_text())), run_dir, progress,
+                      resumed=True)  # fmt: skip
     store = RunStore.open(run_dir)
+    lock = lock_run(run_dir)
     config, models = _load(AuditConfig.from_dict(store.meta()["config"]))
-    return _run(Audit(config, store, *models, sources=store.sources()), progress)
+    return _run(Audit(config, store, *models, sources=store.sources(), lock=lock), progress)
+
+
+def _start(config: AuditConfig, out: Path, progress: bool, resumed: bool) -> RunSummary:
+    from auditdm.sources import load_sources
+
+    sources = load_sources(config.images, config.domain, config.image_count, config.seed)
+    for source in sources:  # a probe plan that cannot work fails now, not after the store exists
+        if not probe_kinds(config.pairings, config.syntheses, source):
+            raise UserError(f"{source.name}: none of the pairings {', '.join(config.pairings)} applies to an image "
+                            "without an original question; include 'question' or 'both'")  # fmt: skip
+    config, (auditor, panel, synthesizer) = _load(config)
+    lock = lock_run(out)
+    if not resumed:
+        write_text(out / CONFIG, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    weak, blind = _weak_skills(config, panel, sources, progress)
+    meta = {"config": dataclasses.asdict(config), "weak_skills": weak, "consensus_blind": blind, "seconds": 0.0,
+            "auditor_curves": auditor.curves}  # fmt: skip
+    store = RunStore.create(out, meta, sources)
+    return _run(Audit(config, store, auditor, panel, synthesizer, sources, lock), progress)
 
 
 def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synthesizer]]:
@@ -171,13 +197,15 @@ def _run(audit: Audit, progress: bool) -> RunSummary:
     auditor = _TimedAuditor(audit.auditor, clock)
     answerers = [(panel.target.name, "target"), *((r.name, "reference") for r in panel.references)]
     flagged = sum(p.score for p in store.probes())
-    started = time.perf_counter()
+    meta = store.meta()
+    seconds, model_seconds = meta["seconds"], meta.get("model_seconds", 0.0)  # what earlier processes spent
     bar = tqdm(total=config.probes, desc="probes", unit="probe", disable=not progress,
                initial=min(config.probes, len(done) * config.batch_size))  # fmt: skip
     bar.set_postfix(flagged=flagged, refresh=False)
     for batch in range(0, (config.probes + config.batch_size - 1) // config.batch_size):
         if batch in done:
             continue
+        started, clock.seconds = time.perf_counter(), 0.0
         indices = range(batch * config.batch_size, min(config.probes, (batch + 1) * config.batch_size))
         planned = [plan_probe(audit.sources, config.pairings, config.syntheses, config.seed, i, parents)
                    for i in indices]  # fmt: skip
@@ -186,14 +214,14 @@ def _run(audit: Audit, progress: bool) -> RunSummary:
         # Verification only: the scores above never see the oracle.
         checks = [check(p.question or "", p.picture) if a is not None and p.picture is not None else None
                   for p, a in zip(probes, answers)]  # fmt: skip
-        store.commit_batch(batch, probes, answers, checks, audit.auditor.name, audit.auditor.prompts, answerers)
+        # The time goes into the store with its batch: a killed run keeps the time it spent.
+        seconds, model_seconds = seconds + time.perf_counter() - started, model_seconds + clock.seconds
+        store.commit_batch(batch, probes, answers, checks, audit.auditor.name, audit.auditor.prompts, answerers,
+                           meta={"seconds": seconds, "model_seconds": model_seconds})  # fmt: skip
         flagged += sum(a.score for a in answers if a is not None)
         bar.update(len(probes))
         bar.set_postfix(flagged=flagged, refresh=False)
     bar.close()
-    meta = store.meta()
-    store.set_meta(seconds=meta["seconds"] + time.perf_counter() - started,
-                   model_seconds=meta.get("model_seconds", 0.0) + clock.seconds)  # fmt: skip
     return conclude(store)
 
 
@@ -205,6 +233,6 @@ def conclude(store: RunStore) -> RunSummary:
 
     store.replace_categories(find_categories(list(store.probes())))
     summary = summarize(store)
-    (store.folder / SUMMARY).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    write_text(store.folder / SUMMARY, json.dumps(summary.to_dict(), indent=2) + "\n")
     write_report(store, summary)
     return summary

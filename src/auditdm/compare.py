@@ -13,8 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from auditdm.audit import AuditConfig, start_audit
-from auditdm.store import RunStore
+from auditdm.audit import CONFIG, SUMMARY, AuditConfig, resume_audit, start_audit
+from auditdm.files import write_text
+from auditdm.records import RunSummary
+from auditdm.store import DATABASE, RunStore
+from auditdm.summary import summarize
 from auditdm.verify import is_right, oracle_check
 
 COMPARISON = "comparison.json"
@@ -25,11 +28,14 @@ def _slug(spec: str) -> str:
 
 
 def compare_models(a: str, b: str, config: AuditConfig, out: Path, progress: bool = True) -> dict[str, Any]:
-    """Audit ``a`` against ``b`` and ``b`` against ``a`` into ``out``; returns the comparison."""
+    """Audit ``a`` against ``b`` and ``b`` against ``a`` into ``out``; returns the comparison.
+
+    A direction already in ``out`` is kept (finished) or resumed (stopped, even by kill -9),
+    so the same command run again completes a stopped comparison."""
     directions: list[dict[str, Any]] = []
     for target, reference in ((a, b), (b, a)):
         run_dir = out / f"{_slug(target)}-vs-{_slug(reference)}"
-        summary = start_audit(dataclasses.replace(config, target=target, references=(reference,)), run_dir, progress)
+        summary = _audited(dataclasses.replace(config, target=target, references=(reference,)), run_dir, progress)
         directions.append({"target": target, "reference": reference, "run_dir": str(run_dir),
                            "probes": summary.probes, "disagreements": summary.flagged,
                            "categories": _judged_categories(RunStore.open(run_dir), target)})  # fmt: skip
@@ -39,8 +45,17 @@ def compare_models(a: str, b: str, config: AuditConfig, out: Path, progress: boo
             if category["worse"] is not None:
                 worse[category["worse"]].append(category["name"])
     comparison = {"models": [a, b], "directions": directions, "worse_in": {m: sorted(set(v)) for m, v in worse.items()}}
-    (out / COMPARISON).write_text(json.dumps(comparison, indent=2) + "\n")
+    write_text(out / COMPARISON, json.dumps(comparison, indent=2) + "\n")
     return comparison
+
+
+def _audited(config: AuditConfig, run_dir: Path, progress: bool) -> RunSummary:
+    """One direction's audit: started, resumed where it stopped, or read when finished."""
+    if (run_dir / SUMMARY).exists():
+        return summarize(RunStore.open(run_dir))
+    if (run_dir / DATABASE).exists() or (run_dir / CONFIG).exists():
+        return resume_audit(run_dir, progress)
+    return start_audit(config, run_dir, progress)
 
 
 def _judged_categories(store: RunStore, target: str) -> list[dict[str, Any]]:

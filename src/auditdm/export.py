@@ -9,12 +9,11 @@ pseudo-label, an audit's reference consensus), beside what each row came from.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from auditdm.errors import UserError
+from auditdm.files import replacing, write_text
 from auditdm.store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf-dataset")
@@ -38,9 +37,7 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
     rows = [probe.to_dict() for probe in store.probes()]
     store.close()
     if fmt == "jsonl":
-        with output.open("w") as file:
-            for row in rows:
-                file.write(json.dumps(row) + "\n")
+        write_text(output, "".join(json.dumps(row) + "\n" for row in rows))
     else:
         try:
             import pyarrow as pa
@@ -50,7 +47,8 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
         # Answers by model become a list of {model, answer} structs: columns stay fixed across runs.
         table = pa.Table.from_pylist([{**r, "answers": [{"model": m, "answer": a} for m, a in r["answers"].items()]}
                                       for r in rows])  # fmt: skip
-        pq.write_table(table, output)
+        with replacing(output) as partial:
+            pq.write_table(table, partial)
     return output
 
 
@@ -91,8 +89,6 @@ def _save_dataset(rows: list[dict[str, Any]], output: Path) -> Path:
         raise UserError("dataset export needs datasets: pip install 'auditdm[train]'") from None
     if not rows:
         raise UserError("nothing to export: the run has no probe with a consensus")
-    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    Dataset.from_list(rows).save_to_disk(str(partial))
-    shutil.rmtree(output, ignore_errors=True)
-    os.replace(partial, output)
+    with replacing(output) as partial:
+        Dataset.from_list(rows).save_to_disk(str(partial))
     return output

@@ -10,7 +10,6 @@ is a finished model: a kill or a full disk never leaves one half-written.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from typing import Any
 
 from auditdm.backends import ModelSpec
 from auditdm.errors import UserError
+from auditdm.files import replacing
 from auditdm.models import read_card, write_card
 from auditdm.prompts import chat
 from auditdm.records import Labelled
@@ -90,11 +90,10 @@ def finetune(model: str, pairs: Sequence[Labelled], out: Path, settings: Finetun
         from peft import LoraConfig
 
         peft_config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, target_modules="all-linear")
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
     on_cpu = settings.device == "cpu"
+    scratch = out.with_name(f".{out.name}.trainer")  # the trainer's own folder: nothing is checkpointed there
     config = SFTConfig(
-        output_dir=str(partial / "trainer"), num_train_epochs=settings.epochs,
+        output_dir=str(scratch), num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
         learning_rate=settings.lr, lr_scheduler_type="cosine", warmup_steps=settings.warmup_fraction,
         use_cpu=on_cpu, bf16=not on_cpu and settings.dtype == "bfloat16", seed=settings.seed, report_to=[],
@@ -114,17 +113,16 @@ def finetune(model: str, pairs: Sequence[Labelled], out: Path, settings: Finetun
     trained: Any = trainer.model
     if settings.lora_rank:
         trained = trained.merge_and_unload()
+    shutil.rmtree(scratch, ignore_errors=True)
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    card = {**read_card(folder), "finetuned_from": model, "finetune_pairs": len(pairs),
+            "finetune_seconds": round(time.perf_counter() - started, 1),
+            "finetune_loss": round(float(result.training_loss), 4), "finetune_curve": losses}  # fmt: skip
     try:
-        trained.save_pretrained(partial, safe_serialization=True)
-        processor.save_pretrained(partial)
-        losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
-        write_card(partial, {**read_card(folder), "finetuned_from": model, "finetune_pairs": len(pairs),
-                             "finetune_seconds": round(time.perf_counter() - started, 1),
-                             "finetune_loss": round(float(result.training_loss), 4), "finetune_curve": losses})  # fmt: skip
-        shutil.rmtree(partial / "trainer", ignore_errors=True)
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(partial, out)
+        with replacing(out) as partial:
+            trained.save_pretrained(partial, safe_serialization=True)
+            processor.save_pretrained(partial)
+            write_card(partial, card)
     except OSError as error:
-        shutil.rmtree(partial, ignore_errors=True)
         raise UserError(f"cannot save the fine-tuned model to {out}: {error}") from None
     return out

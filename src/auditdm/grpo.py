@@ -27,6 +27,7 @@ import numpy as np
 from auditdm.auditor import auditor_spec
 from auditdm.backends import ModelSpec, load_synthesizer
 from auditdm.errors import UserError
+from auditdm.files import write_text
 from auditdm.models import write_card as write_model_card
 from auditdm.panel import Panel, check_min_confidence, load_panel
 from auditdm.probes import with_instruction, with_question
@@ -256,7 +257,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     checkpoint = _last_checkpoint(out) if resume else None
     if checkpoint is not None:  # curves logged after the checkpoint are redone by the resumed run
         kept = [line for line in (out / CURVES).read_text().splitlines() if json.loads(line)["step"] <= checkpoint[1]]
-        (out / CURVES).write_text("".join(line + "\n" for line in kept))
+        write_text(out / CURVES, "".join(line + "\n" for line in kept))
     source = ModelSpec.parse(auditor_spec(settings.auditor)).resolve()
     placement = {"device": settings.device, "dtype": settings.dtype}
     panel = load_panel(settings.target, settings.references, settings.judge, settings.quorum,
@@ -264,7 +265,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     sources = training_sources(settings)
     if not resume:  # only once the models load: a bad option leaves no folder that blocks the next try
         out.mkdir(parents=True, exist_ok=True)
-        (out / SETTINGS).write_text(json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
+        write_text(out / SETTINGS, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
     reward = AuditReward(panel, load_synthesizer(settings.synthesizer), sources, settings.novelty, settings.memory,
                          out / CURVES, settings.novelty_of, settings.novelty_as)  # fmt: skip
     local = isinstance(source, Path)

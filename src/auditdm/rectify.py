@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from typing import Any
 from auditdm.audit import AuditConfig, resume_audit, start_audit
 from auditdm.backends import ModelSpec, default_references, load_domain
 from auditdm.errors import UserError
+from auditdm.files import write_text
 from auditdm.finetune import FinetuneSettings, finetune
 from auditdm.judge import normalize_answer
 from auditdm.records import Labelled
@@ -321,10 +321,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
-    """Write aside, then rename: a reader (or a resume) sees the whole file or none."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text("".join(line + "\n" for line in lines))
-    os.replace(partial, path)
+    write_text(path, "".join(line + "\n" for line in lines))
 
 
 def labelled_pairs(out: Path) -> list[tuple[Path, Pair]]:

@@ -15,14 +15,16 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from auditdm.errors import UserError
+from auditdm.files import replacing
 from auditdm.records import Answers, Category, OracleCheck, Picture, Probe, ProbeRecord, SourceImage
 from auditdm.sources import png_bytes, read_picture
 
 FORMAT = 2  # bump when the schema changes; older runs are then refused with a clear error
 DATABASE = "run.sqlite"
+LOCK = ".lock"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,21 +89,34 @@ class RunStore:
 
     @staticmethod
     def check_new(folder: Path) -> None:
-        """Refuse a folder that holds a run already (before any work is done for a new one)."""
+        """Refuse a folder that holds a run already, or a path that is no folder (before any
+        work is done for a new run). A folder where a run was being started is fine."""
+        if folder.exists() and not folder.is_dir():
+            raise RunStoreError(f"{folder} is a file, not a run directory: pick another --out")
         if (folder / DATABASE).exists():
             raise RunStoreError(f"{folder} already holds a run: resume it with --resume {folder}, or pick another --out")
 
     @classmethod
-    def create(cls, folder: Path, meta: dict[str, Any]) -> RunStore:
-        """A new, empty run in ``folder`` (which must not hold a run already)."""
+    def create(cls, folder: Path, meta: dict[str, Any], sources: Sequence[SourceImage] = ()) -> RunStore:
+        """A new run in ``folder`` (which must not hold a run already) with its source images.
+
+        The database is built aside and renamed into place once whole: a run directory
+        with ``run.sqlite`` is always a complete one, and a start killed half-way leaves
+        none, so the same command (or ``--resume``) simply starts again.
+        """
         cls.check_new(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        db = _connect(folder / DATABASE)
-        with db:
-            db.executescript(_SCHEMA)
-            db.executemany("INSERT INTO meta VALUES (?, ?)",
-                           [(k, json.dumps(v)) for k, v in {**meta, "format": FORMAT}.items()])  # fmt: skip
-        return cls(folder, db)
+        rows = [(i, s.name, _put_image(folder, s.picture), s.question, s.picture.scene is not None)
+                for i, s in enumerate(sources)]  # fmt: skip
+        with replacing(folder / DATABASE) as partial:
+            db = sqlite3.connect(partial)  # rollback journal while building: one file to rename
+            with db:
+                db.executescript(_SCHEMA)
+                db.executemany("INSERT INTO meta VALUES (?, ?)",
+                               [(k, json.dumps(v)) for k, v in {**meta, "format": FORMAT}.items()])  # fmt: skip
+                db.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", rows)
+            db.close()
+        return cls(folder, _connect(folder / DATABASE))
 
     @classmethod
     def open(cls, folder: Path) -> RunStore:
@@ -130,27 +145,13 @@ class RunStore:
 
     def put_image(self, picture: Picture) -> str:
         """Store a picture as PNG (with its scene, for a domain's images); returns its address."""
-        data = png_bytes(picture)
-        address = hashlib.sha256(data).hexdigest()
-        path = self.image_path(address)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.part")
-            partial.write_bytes(data)
-            os.replace(partial, path)  # atomic: a reader sees the whole file or none
-        return address
+        return _put_image(self.folder, picture)
 
     def image_path(self, address: str) -> Path:
-        return self.folder / "images" / address[:2] / f"{address}.png"
+        return _image_path(self.folder, address)
 
     def load_picture(self, address: str) -> Picture:
         return read_picture(self.image_path(address))
-
-    def add_sources(self, sources: Sequence[SourceImage]) -> None:
-        rows = [(i, s.name, self.put_image(s.picture), s.question, s.picture.scene is not None)
-                for i, s in enumerate(sources)]  # fmt: skip
-        with self.db:
-            self.db.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", rows)
 
     def sources(self) -> list[SourceImage]:
         rows = self.db.execute("SELECT name, image, question FROM sources ORDER BY idx").fetchall()
@@ -164,9 +165,9 @@ class RunStore:
 
     def commit_batch(self, batch: int, probes: Sequence[Probe], answers: Sequence[Answers | None],
                      checks: Sequence[OracleCheck | None], auditor: str, prompts: str,
-                     answerers: Sequence[tuple[str, str]]) -> None:  # fmt: skip
+                     answerers: Sequence[tuple[str, str]], meta: dict[str, Any] | None = None) -> None:  # fmt: skip
         """Store a finished batch of probes with their answers and oracle checks (one each,
-        None where there is none), all or nothing.
+        None where there is none), all or nothing, with ``meta`` values (the run's time so far).
 
         ``answerers`` are (model, role) pairs in the order of target then references.
         """
@@ -186,6 +187,8 @@ class RunStore:
             self.db.executemany(f"INSERT INTO probes VALUES ({', '.join('?' * 18)})", probe_rows)
             self.db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", answer_rows)
             self.db.execute("INSERT INTO batches VALUES (?)", (batch,))
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                [(k, json.dumps(v)) for k, v in (meta or {}).items()])  # fmt: skip
 
     def probes(self) -> Iterator[ProbeRecord]:
         """Every stored probe, in order, with every model's answer; ``verifiable`` when its
@@ -222,6 +225,44 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def lock_run(folder: Path) -> IO[str]:
+    """Hold the run directory for this process until it exits (kill -9 included: the kernel
+    releases the lock, so a lock file left behind is never stale). A second process on the
+    same run gets one line naming the holder's PID instead of redoing its batches."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = (folder / LOCK).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise RunStoreError(f"{folder} is in use by another auditdm (process {holder}): wait for it, or stop it "
+                            "and resume") from None  # fmt: skip
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _image_path(folder: Path, address: str) -> Path:
+    return folder / "images" / address[:2] / f"{address}.png"
+
+
+def _put_image(folder: Path, picture: Picture) -> str:
+    data = png_bytes(picture)
+    address = hashlib.sha256(data).hexdigest()
+    path = _image_path(folder, address)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as partial:  # a reader sees the whole file or none
+            partial.write_bytes(data)
+    return address
 
 
 def _connect(path: Path) -> sqlite3.Connection:

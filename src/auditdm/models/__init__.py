@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from auditdm.backends import ModelSpec
+from auditdm.files import write_text
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -55,4 +56,4 @@ def read_card(folder: Path) -> dict[str, Any]:
 
 def write_card(folder: Path, card: dict[str, Any]) -> None:
     """Write a model folder's card (the zoo's trainer and GRPO checkpoints do)."""
-    (folder / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    write_text(folder / CARD, json.dumps(card, indent=2) + "\n")

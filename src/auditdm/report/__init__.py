@@ -13,6 +13,7 @@ import base64
 from pathlib import Path
 
 from auditdm.report.charts import bar_chart, line_chart
+from auditdm.files import write_text
 from auditdm.records import RunSummary
 from auditdm.store import RunStore
 
@@ -57,5 +58,5 @@ def write_report(store: RunStore, summary: RunSummary) -> Path:
         references=summary.references,
     )
     path = store.folder / REPORT
-    path.write_text(page)
+    write_text(path, page)
     return path
