@@ -44,12 +44,12 @@ def browse(html: Path, *flags: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, RunSummary]:
     """A run whose failures come in two kinds; one target answer is a script."""
+    image, scene = generate("a clock showing 3:30 at the center, a large red circle at the top left on a clear day")
     store = RunStore.create(tmp_path_factory.mktemp("run") / "run", {"config": {"target": "world:target",
                             "references": ["world:ref-a", "world:ref-b"], "auditor": "world:baseline",
                             "prompts": "baseline", "judge": "exact"}, "seconds": 1.0, "weak_skills": ["clock"],
-                            "auditor_curves": {"loss": [3.0, 2.0, 1.5, 1.2]}})  # fmt: skip
-    image, scene = generate("a clock showing 3:30 at the center, a large red circle at the top left on a clear day")
-    store.add_sources([SourceImage("a", Picture(image, scene), "what time does the clock show ?")])
+                            "auditor_curves": {"loss": [3.0, 2.0, 1.5, 1.2]}},
+                            [SourceImage("a", Picture(image, scene), "what time does the clock show ?")])  # fmt: skip
     edited, edited_scene = generate("a clock showing 9:00 at the center on a clear night")
     kinds = [("what time does the clock show ?", "3:30", ["5:00", "7:00", SCRIPT]),
              ("what color is the circle ?", "red", ["blue", "green", "yellow"])]  # fmt: skip
