@@ -125,6 +125,12 @@ def test_killed_audit_resumes_to_the_uninterrupted_store(tmp_path) -> None:
         (["--quorum", "9"], "--quorum 9"),
         (["--min-confidence", "0"], "--min-confidence 0.0: must be above 0 and at most 1"),
         (["--resume", "/no/such/run"], "/no/such/run: not a run directory"),
+        (["--resume", "/no/such/run", "--probes", "80", "-o", "x"], "own settings: drop --probes, --out"),
+        (["--device", "toaster"], "--device 'toaster': not a device"),
+        (["--dtype", "float7"], "--dtype 'float7': not a floating-point torch dtype"),
+        (["--auditor", "world:nonexistent"], "--auditor world:nonexistent: no world model named 'nonexistent'"),
+        pytest.param(["--device", "cuda:0"], "--device cuda:0: CUDA is not available",
+                     marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is here")),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message) -> None:
@@ -146,6 +152,11 @@ def test_bad_image_folders_are_named(tmp_path) -> None:
     (folder / "notes.txt").unlink()
     (folder / "broken.png").write_bytes(b"\x89PNG not really")
     assert "broken.png: not a readable image" in audit("--images", str(folder)).stderr
+    (folder / "broken.png").unlink()
+    (folder / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    assert "gone.png: a link to nothing" in audit("--images", str(folder)).stderr
+    (tmp_path / "photo.png").write_bytes(b"")
+    assert "photo.png is a file: --images takes a folder" in audit("--images", str(tmp_path / "photo.png")).stderr
 
 
 def test_a_model_without_chat_template_is_named(tmp_path) -> None:
@@ -252,3 +263,27 @@ def test_impossible_plans_and_bad_outputs_fail_before_anything_is_written(tmp_pa
                           (["--probes", "0"], "--probes 0: must be at least 1")):  # fmt: skip
         result = audit(*args, "-o", str(out))
         assert result.returncode == 2 and message in result.stderr and not out.exists(), result.stderr
+
+
+@pytest.mark.slow
+def test_a_damaged_store_is_named_and_reading_a_run_writes_nothing(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    assert audit("--probes", "5", *SMALL, "-o", str(run_dir)).returncode == 0
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "run.sqlite").write_bytes((run_dir / "run.sqlite").read_bytes()[:3000])  # truncated
+    for command in (["report", str(damaged)], ["export", str(damaged)], ["findings", str(damaged)],
+                    ["audit", "--resume", str(damaged)]):  # fmt: skip
+        result = subprocess.run([sys.executable, "-m", "auditdm.cli", *command], capture_output=True, text=True)
+        assert result.returncode == 2 and "run.sqlite is damaged or not a run database" in result.stderr
+        assert "Traceback" not in result.stderr
+    # Reading a run writes nothing to it (so a finished run on read-only storage exports): the
+    # read-only connection refuses writes, and opening switches no journal mode.
+    store = RunStore.open(run_dir, write=False)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        store.db.execute("DELETE FROM meta")
+    assert len(list(store.probes())) == 5
+    out = tmp_path / "probes.jsonl"
+    result = subprocess.run([sys.executable, "-m", "auditdm.cli", "export", str(run_dir), "-o", str(out)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0 and len(out.read_text().splitlines()) == 5, result.stderr

@@ -79,7 +79,10 @@ def load_auditor(spec: str, prompts: str | None = None, temperature: float = 1.0
     trained for (``world:baseline``: baseline), else ``auditdm``. A model whose card gives
     it another role (a target, a reference) is refused.
     """
-    card = auditor_card(spec)
+    try:
+        card = auditor_card(spec)
+    except UserError as error:
+        raise UserError(f"--auditor {spec}: {error}") from None
     if card.get("role", "auditor") != "auditor":
         raise UserError(f"{spec} is a {card['role']} model, not an auditor")
     model = load_model(auditor_spec(spec), **options)

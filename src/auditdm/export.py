@@ -30,7 +30,7 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
         if fmt != "hf-dataset":
             raise UserError(f"{run_dir} is a rectification run: export its training pairs with --format hf-dataset")
         return _save_dataset(_rectification_rows(run_dir), output or run_dir / f"pairs.{suffix}")
-    store = RunStore.open(run_dir)
+    store = RunStore.open(run_dir, write=False)
     output = output or run_dir / f"probes.{suffix}"
     if fmt == "hf-dataset":
         return _save_dataset(_audit_rows(store), output)

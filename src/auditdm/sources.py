@@ -73,8 +73,13 @@ def folder_images(folder: Path) -> list[SourceImage]:
     """
     from PIL import UnidentifiedImageError
 
+    if folder.is_file():
+        raise UserError(f"{folder} is a file: --images takes a folder of images")
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
+    broken = sorted(p.name for p in folder.iterdir() if p.is_symlink() and not p.exists())
+    if broken:
+        raise UserError(f"{folder / broken[0]}: a link to nothing (the audit would silently skip it)")
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
         raise UserError(f"{folder}: the folder has no files (expected images: {', '.join(IMAGE_SUFFIXES)})")

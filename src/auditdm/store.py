@@ -119,16 +119,20 @@ class RunStore:
         return cls(folder, _connect(folder / DATABASE))
 
     @classmethod
-    def open(cls, folder: Path) -> RunStore:
-        """An existing run, checked to be one this version can read."""
+    def open(cls, folder: Path, write: bool = True) -> RunStore:
+        """An existing run, checked to be whole and of a format this version reads;
+        ``write=False`` opens it read-only (a finished run on read-only storage exports)."""
         path = folder / DATABASE
         if not path.is_file():
             raise RunStoreError(f"{folder}: not a run directory (no {DATABASE})")
-        db = _connect(path)
         try:
+            db = _connect(path) if write else _connect_read_only(path)
+            damage = db.execute("PRAGMA quick_check").fetchone()[0]
+            if damage != "ok":
+                raise sqlite3.DatabaseError(damage)
             found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         except sqlite3.DatabaseError as error:
-            raise RunStoreError(f"{folder}: {DATABASE} is not a readable run database ({error})") from None
+            raise RunStoreError(f"{folder}: {DATABASE} is damaged or not a run database ({error})") from None
         if found is None or json.loads(found[0]) != FORMAT:
             version = json.loads(found[0]) if found else "unknown"
             raise RunStoreError(f"{folder}: run format {version}, but this auditdm reads format {FORMAT}; "
@@ -263,6 +267,13 @@ def _put_image(folder: Path, picture: Picture) -> str:
         with replacing(path) as partial:  # a reader sees the whole file or none
             partial.write_bytes(data)
     return address
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True).execute("SELECT 1").connection
+    except sqlite3.OperationalError:  # a WAL database on read-only media: nothing can be writing to it
+        return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import time
@@ -21,6 +22,13 @@ def _stamp(kind: str) -> Path:
     return Path("runs") / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
 
 
+FLAGS = {"syntheses": "--synthesis"}  # fields whose flag is not their name
+
+
+def _as_config(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def _config(args: argparse.Namespace, **fixed: Any) -> AuditConfig:
     return config_from(AuditConfig, args, **fixed)
 
@@ -31,6 +39,11 @@ def _audit(args: argparse.Namespace) -> int:
 
     progress = not args.json
     if args.resume:
+        given = [f.name for f in dataclasses.fields(AuditConfig) if hasattr(args, f.name)
+                 and _as_config(getattr(args, f.name)) != default(AuditConfig, f.name)]  # fmt: skip
+        flags = [FLAGS.get(name, "--" + name.replace("_", "-")) for name in given] + (["--out"] if args.out else [])
+        if flags:
+            raise UserError(f"--resume {args.resume} continues the run with its own settings: drop {', '.join(flags)}")
         summary = resume_audit(args.resume, progress=progress)
     else:
         summary = start_audit(_config(args), args.out or _stamp("audit"), progress=progress)

@@ -46,12 +46,13 @@ class HFModel:
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.progress = progress
+        where, dtype = placement(device, dtype)  # bad values fail before any weight is read
         source = resolve(path)
         self.processor = _load(AutoProcessor, source, backend="pil")
         if getattr(self.processor, "chat_template", None) is None:
             raise ModelLoadError(f"model {source} has no chat template")
         self.model = _load(AutoModelForImageTextToText, source, dtype=dtype, use_safetensors=True)
-        self.model.to(device).eval()
+        self.model.to(where).eval()
 
     def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:
         """Greedy replies, each with the model's probability of it: the product of its
@@ -121,6 +122,24 @@ class HFModel:
         answer = (~torch.isin(new_tokens, ends)).cumprod(dim=1)  # up to the first end token: then padding
         probabilities = torch.exp((log_probs.float() * answer).sum(dim=1))
         return list(zip(texts, probabilities.tolist()))
+
+
+def placement(device: str, dtype: str | torch.dtype | None) -> tuple[torch.device, torch.dtype | None]:
+    """``--device`` and ``--dtype`` as torch objects, or one clear error for either."""
+    try:
+        where = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"--device {device!r}: not a device (cpu, cuda, cuda:0, mps, ...)") from None
+    if where.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, no usable GPU)")
+    if where.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {device}: MPS is not available here")
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return where, dtype
+    found = getattr(torch, dtype, None)
+    if not isinstance(found, torch.dtype) or not found.is_floating_point:
+        raise UserError(f"--dtype {dtype!r}: not a floating-point torch dtype (float32, bfloat16, float16)")
+    return where, found
 
 
 def resolve(path: str | Path) -> Path | str:
