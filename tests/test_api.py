@@ -92,3 +92,25 @@ def test_any_target_on_world_images_gets_weak_skills_and_blind_ones(tmp_path) ->
     assert summary.verified.weak_skills == same.verified.weak_skills is not None
     assert summary.verified.consensus_blind == same.verified.consensus_blind is not None
     assert summary.to_dict()["verified"]["consensus_blind"] == summary.verified.consensus_blind
+
+
+@pytest.mark.slow
+def test_weak_skills_are_cached_until_a_model_changes(tmp_path, monkeypatch, capsys) -> None:
+    import shutil
+
+    from auditdm.backends import ModelSpec
+
+    monkeypatch.setenv("AUDITDM_CACHE", str(tmp_path / "cache"))
+    references = ["world:ref-a", "world:ref-b"]
+    target = tmp_path / "target"
+    shutil.copytree(ModelSpec.parse("world:target").folder(), target)
+    settings = dict(target=f"hf:{target}", references=references, probes=5, progress=True, **SMALL)
+    first = auditdm.audit(tmp_path / "a", **settings)
+    second = auditdm.audit(tmp_path / "b", **settings)
+    printed = capsys.readouterr().out
+    assert printed.count("finding the weak skills") == 1  # the second audit reused the first one's
+    assert first.verified is not None and second.verified is not None
+    assert second.verified.weak_skills == first.verified.weak_skills
+    (target / "generation_config.json").write_text((target / "generation_config.json").read_text() + "\n")
+    auditdm.audit(tmp_path / "c", **settings)  # any change to the model's files: measured again
+    assert capsys.readouterr().out.count("finding the weak skills") == 1

@@ -219,8 +219,9 @@ def test_a_start_killed_before_its_store_exists_resumes_or_reruns(tmp_path) -> N
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for way in ("--resume", "rerun"):
         killed = tmp_path / way
+        cold = {**env, "AUDITDM_CACHE": str(tmp_path / f"cache-{way}")}  # the weak skills are measured, not reused
         process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "audit", *args, "-o", str(killed)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cold)  # fmt: skip
         wait_for(killed / "audit.json", process)  # the configuration is written; the weak skills are running
         process.send_signal(signal.SIGKILL)
         process.wait()

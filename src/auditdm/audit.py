@@ -10,6 +10,7 @@ exactly as an uninterrupted run would have done it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -20,12 +21,13 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from tqdm.auto import tqdm
 
 from auditdm.auditor import Auditor, load_auditor
-from auditdm.backends import load_domain, load_synthesizer
+from auditdm.backends import ModelSpec, load_domain, load_synthesizer
 from auditdm.errors import UserError
-from auditdm.files import write_text
+from auditdm.files import cache_dir, write_text
 from auditdm.panel import Panel, load_panel
 from auditdm.probes import make_probes, plan_probe, probe_kinds
-from auditdm.records import PAIRINGS, SYNTHESES, Pairing, RunSummary, SourceImage, Synthesis, Task
+from auditdm.models import CARD
+from auditdm.records import PAIRINGS, SYNTHESES, Labelled, Pairing, RunSummary, SourceImage, Synthesis, Task
 from auditdm.store import DATABASE, RunStore, lock_run
 from auditdm.summary import summarize
 from auditdm.synth import Synthesizer
@@ -184,9 +186,36 @@ def _weak_skills(config: AuditConfig, panel: Panel, sources: Sequence[SourceImag
     if len(domains) != 1 or None in domains or not config.weak_skill_questions:
         return None, None
     domain = load_domain(domains.pop() or "")
+    examples = domain.benchmark(config.weak_skill_questions)
+    key = _benchmark_key(config, domain.name, examples)
+    cached = cache_dir() / "weak-skills" / f"{key}.json"
+    if key and cached.is_file():
+        found = json.loads(cached.read_text())
+        return found["weak_skills"], found["consensus_blind"]
     if progress:
         print(f"finding the weak skills of {config.target} ({config.weak_skill_questions} held-out questions per skill)")
-    return weak_and_blind(panel.target, panel.references, domain.benchmark(config.weak_skill_questions))
+    weak, blind = weak_and_blind(panel.target, panel.references, examples)
+    if key:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_text(cached, json.dumps({"weak_skills": weak, "consensus_blind": blind}) + "\n")
+    return weak, blind
+
+
+def _benchmark_key(config: AuditConfig, domain: str, examples: Sequence[Labelled]) -> str | None:
+    """What the weak skills depend on, hashed: the benchmark (questions, answers, pixels), and
+    every model's files and placement. The same models on the same benchmark give the same
+    answers, so a second audit reuses them; None (no caching) for a model with no local folder."""
+    digest = hashlib.sha256(json.dumps([domain, config.device, config.dtype]).encode())
+    for example in examples:
+        digest.update(f"{example.question}\t{example.answer}\t{example.skill}\n".encode())
+        digest.update(example.image.tobytes())
+    for spec in (config.target, *config.references):
+        folder = ModelSpec.parse(spec).resolve()
+        if not isinstance(folder, Path):
+            return None
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CARD):
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _run(audit: Audit, progress: bool) -> RunSummary:

@@ -27,6 +27,12 @@ def replacing(path: Path) -> Iterator[Path]:
             partial.unlink(missing_ok=True)
 
 
+def cache_dir() -> Path:
+    """Where results worth keeping between runs go: ``$AUDITDM_CACHE``, else the user's cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(os.environ.get("AUDITDM_CACHE") or Path(base) / "auditdm")
+
+
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with replacing(path) as partial:
