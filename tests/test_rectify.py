@@ -63,8 +63,10 @@ def test_the_whole_loop_writes_models_pairs_and_figures(whole) -> None:
 @pytest.mark.slow
 def test_labels_are_the_references_consensus_never_the_oracle(whole, tmp_path) -> None:
     # The pairs' answers are the stored consensus, right or wrong by the oracle.
+    stored = {run: {p.idx: p for p in RunStore.open(whole / run).probes()}
+              for run in {pair.run for _, pair in labelled_pairs(whole)}}  # fmt: skip
     for _, pair in labelled_pairs(whole):
-        probe = next(p for p in RunStore.open(whole / pair.run).probes() if p.idx == pair.probe)
+        probe = stored[pair.run][pair.probe]
         assert pair.answer == probe.consensus and pair.right == (probe.truth == probe.consensus)
     # With world:target as the only reference, the consensus is often wrong: the labels follow it.
     out = tmp_path / "weak-reference"

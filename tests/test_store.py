@@ -65,7 +65,8 @@ def test_formats_and_folders_are_checked(store, tmp_path) -> None:
         RunStore.create(tmp_path / "file", {})
     with pytest.raises(RunStoreError, match="not a run directory"):
         RunStore.open(tmp_path)
-    store.set_meta(format=99)
+    with store.db:
+        store.db.execute("UPDATE meta SET value = '99' WHERE key = 'format'")
     with pytest.raises(RunStoreError, match="run format 99"):
         RunStore.open(folder)
 

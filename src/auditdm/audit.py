@@ -151,9 +151,7 @@ def _start(config: AuditConfig, out: Path, progress: bool, resumed: bool) -> Run
 
     sources = load_sources(config.images, config.domain, config.image_count, config.seed)
     for source in sources:  # a probe plan that cannot work fails now, not after the store exists
-        if not probe_kinds(config.pairings, config.syntheses, source):
-            raise UserError(f"{source.name}: none of the pairings {', '.join(config.pairings)} applies to an image "
-                            "without an original question; include 'question' or 'both'")  # fmt: skip
+        probe_kinds(config.pairings, config.syntheses, source)
     config, (auditor, panel, synthesizer) = _load(config)
     lock = lock_run(out)
     if not resumed:

@@ -36,13 +36,17 @@ def derive_seed(*parts: object) -> int:
 
 def probe_kinds(pairings: Sequence[Pairing], syntheses: Sequence[Synthesis],
                 source: SourceImage) -> list[tuple[Pairing, Synthesis | None]]:  # fmt: skip
-    """The (pairing, synthesis) kinds of probe an image allows, in a fixed order."""
+    """The (pairing, synthesis) kinds of probe an image allows, in a fixed order; an error
+    naming the image when it allows none."""
     kinds: list[tuple[Pairing, Synthesis | None]] = []
     for pairing in pairings:
         if pairing == "question":
             kinds.append(("question", None))
         elif pairing == "both" or source.question is not None:  # (Q, I*) needs an original question
             kinds += [(pairing, synthesis) for synthesis in syntheses]
+    if not kinds:
+        raise UserError(f"{source.name}: none of the pairings {', '.join(pairings)} applies "
+                        "to an image without an original question; include 'question' or 'both'")  # fmt: skip
     return kinds
 
 
@@ -54,9 +58,6 @@ def plan_probe(sources: Sequence[SourceImage], pairings: Sequence[Pairing], synt
     count = len(sources)
     source = sources[index % count]
     kinds = probe_kinds(pairings, syntheses, source)
-    if not kinds:
-        raise UserError(f"{source.name}: none of the pairings {', '.join(pairings)} applies "
-                        "to an image without an original question; include 'question' or 'both'")  # fmt: skip
     pairing, synthesis = kinds[(index // count + index % count) % len(kinds)]
     return Probe(index, index % count, pairing, synthesis, derive_seed(seed, "probe", index),
                  parents[index % count] if parents else "", source.picture,

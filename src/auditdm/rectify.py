@@ -30,6 +30,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from auditdm.audit import AuditConfig, resume_audit, start_audit
 from auditdm.backends import ModelSpec, default_references, load_domain
 from auditdm.errors import UserError
@@ -256,17 +258,16 @@ def _deduplicated(pairs: Sequence[Pair], per_question: int, similar: float = 0.9
     from auditdm.embed import embed
 
     distinct = list({(p.image, normalize_answer(p.question)): p for p in reversed(pairs)}.values())[::-1]
-    vectors = list(embed([p.question for p in distinct])) if distinct else []
-    on_image: dict[str, list[Any]] = {}
-    kept: list[tuple[Pair, Any]] = []
-    for pair, vector in zip(distinct, vectors):
-        if any(float(vector @ other) >= similar for other in on_image.get(pair.image, [])):
-            continue
-        if sum(float(vector @ other) >= similar for _, other in kept) >= per_question:
-            continue
-        on_image.setdefault(pair.image, []).append(vector)
-        kept.append((pair, vector))
-    return [pair for pair, _ in kept]
+    if not distinct:
+        return []
+    vectors = embed([p.question for p in distinct])
+    close = vectors @ vectors.T >= similar
+    kept: list[int] = []
+    for i, pair in enumerate(distinct):
+        alike = [kept[j] for j in np.flatnonzero(close[i, kept])]
+        if len(alike) < per_question and all(distinct[j].image != pair.image for j in alike):
+            kept.append(i)
+    return [distinct[i] for i in kept]
 
 
 def _label_accuracy(pairs: Sequence[Pair]) -> float | None:

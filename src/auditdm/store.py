@@ -142,11 +142,6 @@ class RunStore:
     def meta(self) -> dict[str, Any]:
         return {key: json.loads(value) for key, value in self.db.execute("SELECT key, value FROM meta")}
 
-    def set_meta(self, **values: Any) -> None:
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                [(k, json.dumps(v)) for k, v in values.items()])  # fmt: skip
-
     def put_image(self, picture: Picture) -> str:
         """Store a picture as PNG (with its scene, for a domain's images); returns its address."""
         return _put_image(self.folder, picture)

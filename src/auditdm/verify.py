@@ -61,11 +61,6 @@ def oracle_check(probe: ProbeRecord) -> OracleCheck | None:
     return OracleCheck(probe.oracle_status, probe.truth, probe.skill) if probe.oracle_status else None
 
 
-def is_genuine_record(probe: ProbeRecord) -> bool:
-    """:func:`is_genuine` of a stored probe."""
-    return is_genuine(probe.consensus, probe.target_answer, oracle_check(probe))
-
-
 def category_purity(probes: Sequence[ProbeRecord], categories: Sequence[Category]) -> float | None:
     """Normalised mutual information between the categories of the flagged probes and the
     oracle's skills for them (flagged verifiable probes with a skill); None with fewer than two."""
@@ -99,7 +94,7 @@ def verified_figures(
     genuine_skills: Counter[str] = Counter()
     genuine_kinds: Counter[str] = Counter()
     for p in flagged:
-        if is_genuine_record(p):
+        if is_genuine(p.consensus, p.target_answer, oracle_check(p)):
             kinds["genuine"] += 1
             genuine_skills[p.skill or ""] += 1
             genuine_kinds[p.kind] += 1

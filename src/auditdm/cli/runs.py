@@ -25,10 +25,6 @@ def _stamp(kind: str) -> Path:
 FLAGS = {"syntheses": "--synthesis"}  # fields whose flag is not their name
 
 
-def _as_config(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _config(args: argparse.Namespace, **fixed: Any) -> AuditConfig:
     return config_from(AuditConfig, args, **fixed)
 
@@ -39,8 +35,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     progress = not args.json
     if args.resume:
-        given = [f.name for f in dataclasses.fields(AuditConfig) if hasattr(args, f.name)
-                 and _as_config(getattr(args, f.name)) != default(AuditConfig, f.name)]  # fmt: skip
+        asked, defaults = _config(args), AuditConfig()
+        given = [f.name for f in dataclasses.fields(AuditConfig) if getattr(asked, f.name) != getattr(defaults, f.name)]
         flags = [FLAGS.get(name, "--" + name.replace("_", "-")) for name in given] + (["--out"] if args.out else [])
         if flags:
             raise UserError(f"--resume {args.resume} continues the run with its own settings: drop {', '.join(flags)}")
