@@ -29,7 +29,7 @@ def test_compare_audits_both_directions(tmp_path) -> None:
     assert (backward["target"], backward["reference"]) == ("world:target-large", "world:target")
     for direction in comparison["directions"]:
         summary = json.loads((out / direction["run_dir"].split("/")[-1] / "summary.json").read_text())
-        assert summary["references"] == [direction["reference"]] and summary["flagged"] == direction["disagreements"]
+        assert summary["references"] == [direction["reference"]] and summary["distinct_flagged"] == direction["disagreements"]
         assert sum(c["disagreements"] for c in direction["categories"]) == direction["disagreements"]
         for category in direction["categories"]:
             wrong = category["wrong"]

@@ -6,7 +6,7 @@ import pytest
 from factories import probe_record
 
 from auditdm.findings import OTHER, find_categories, name_clusters
-from auditdm.records import ProbeRecord
+from auditdm.records import ProbeRecord, distinct_probes
 
 pytestmark = pytest.mark.slow  # loads MiniLM
 
@@ -45,6 +45,15 @@ def test_failures_group_by_kind_with_names_and_rates() -> None:
     assert by_group["color"].probes == 6 and by_group["color"].flag_rate == 0.5
     for category in categories:
         assert set(category.examples) <= set(category.members) and category.description
+
+
+def test_a_repeated_probe_counts_once() -> None:
+    same = [probe_record(idx=i, question="how many circles are there ?", image="abc", consensus="2", target_answer="4",
+                         score=1) for i in range(20, 23)]  # fmt: skip
+    assert distinct_probes(same + FAILURES) == same[:1] + FAILURES
+    categories = find_categories(FAILURES + PASSED + same)
+    counting = next(c for c in categories if 3 in c.members)
+    assert counting.size == 4 and not {21, 22} & set(counting.members)
 
 
 def test_a_lone_failure_is_pooled_as_other() -> None:

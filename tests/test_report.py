@@ -19,6 +19,7 @@ from auditdm.world.synth import generate
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SCRIPT = "<script>document.title='owned'</script>"
+REVERSED = "\u202eenod"  # a right-to-left override: "done" drawn backwards, and all that follows
 ANSWERERS = [("world:target", "target"), ("world:ref-a", "reference"), ("world:ref-b", "reference")]
 
 
@@ -50,16 +51,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunStore, RunSummary]
                             "prompts": "baseline", "judge": "exact"}, "seconds": 1.0, "weak_skills": ["clock"],
                             "auditor_curves": {"loss": [3.0, 2.0, 1.5, 1.2]}},
                             [SourceImage("a", Picture(image, scene), "what time does the clock show ?")])  # fmt: skip
-    edited, edited_scene = generate("a clock showing 9:00 at the center on a clear night")
     kinds = [("what time does the clock show ?", "3:30", ["5:00", "7:00", SCRIPT]),
-             ("what color is the circle ?", "red", ["blue", "green", "yellow"])]  # fmt: skip
+             ("what color is the circle ?", "red", ["blue", "green", "yellow" + REVERSED])]  # fmt: skip
     probes, answers, checks = [], [], []
     for question, truth, wrong in kinds:
         for answer in wrong:
             index = len(probes)
+            caption = f"a clock showing {index + 4}:00 at the center on a clear night"  # an image per probe
             probes.append(Probe(index, 0, "image", "caption", index, store.source_addresses()[0],
-                                Picture(edited, edited_scene), question,
-                                instruction="a clock showing 9:00 at the center on a clear night"))  # fmt: skip
+                                Picture(*generate(caption)), question, instruction=caption))  # fmt: skip
             answers.append(Answers(answer, (truth, truth), truth, 1))
             checks.append(OracleCheck("answerable", truth, "clock" if "time" in question else "color"))
     store.commit_batch(0, probes, answers, checks, "world:baseline", "baseline", ANSWERERS)
@@ -75,7 +75,9 @@ def test_report_opens_with_sections_images_and_charts(run) -> None:
     assert dom.count('class="category"') == len(summary.categories) == 2
     assert summary.to_dict()["by_kind"] == {"image+caption": {"probes": 6, "flagged": 6, "genuine": 6}}
     assert "<th>genuine (oracle)</th>" in dom and "<td>image+caption</td><td>6</td><td>6</td><td>6</td>" in dom
-    assert dom.count("<img") >= 2 * 2 and "data:image/png;base64," in dom
+    shown = 2 * 3  # two categories, three probes shown from each
+    assert dom.count('<div class="image image-') == 2 * shown  # the original and the counterfactual of each
+    assert dom.count("data:image/png;base64,") == 1 + shown  # each image inlined once: one original for all
     assert 'id="category-chart"' in dom and "<polyline" in dom  # category rates, auditor training curve
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console
@@ -90,6 +92,34 @@ def test_model_output_is_shown_as_text(run) -> None:
     dom = browse(store.folder / "report.html", "--dump-dom").stdout
     assert "&lt;script&gt;document.title='owned'&lt;/script&gt;" in dom.replace("&#39;", "'")
     assert "<title>auditdm report: world:target</title>" in dom  # the script never ran
+    assert "yellow&lt;U+202E&gt;enod" in dom and "\u202e" not in dom  # shown, not obeyed
+
+
+def test_photographs_are_inlined_downscaled(tmp_path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from auditdm.report import THUMBNAIL, thumbnail_uri
+
+    photo, small = tmp_path / "photo.jpg", tmp_path / "small.png"
+    Image.effect_noise((1600, 1200), 60).convert("RGB").save(photo, quality=95)
+    Image.new("RGB", (96, 96), "red").save(small)
+    uri = thumbnail_uri(photo)
+    assert uri.startswith("data:image/jpeg;base64,") and len(uri) < photo.stat().st_size / 4
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as shown:
+        assert shown.size == (THUMBNAIL, THUMBNAIL * 3 // 4)
+    assert thumbnail_uri(small) == "data:image/png;base64," + base64.b64encode(small.read_bytes()).decode()
+
+
+def test_long_category_names_are_shortened_in_the_chart() -> None:
+    from auditdm.report.charts import LABEL_CHARACTERS, bar_chart
+
+    name = "how many large green striped objects are there in the picture at the top ?"
+    bar = bar_chart([(name, 0.5, "1 / 2"), ("short", 1.0, "1 / 1")]).bars
+    assert len(bar[0].label) == LABEL_CHARACTERS and bar[0].label.endswith("…") and bar[0].title == name
+    assert bar[1].label == bar[1].title == "short"
 
 
 def test_report_rebuilds_from_the_store_alone(run, tmp_path) -> None:

@@ -37,7 +37,7 @@ def compare_models(a: str, b: str, config: AuditConfig, out: Path, progress: boo
         run_dir = out / f"{_slug(target)}-vs-{_slug(reference)}"
         summary = _audited(dataclasses.replace(config, target=target, references=(reference,)), run_dir, progress)
         directions.append({"target": target, "reference": reference, "run_dir": str(run_dir),
-                           "probes": summary.probes, "disagreements": summary.flagged,
+                           "probes": summary.probes, "disagreements": summary.distinct_flagged,
                            "categories": _judged_categories(RunStore.open(run_dir), target)})  # fmt: skip
     worse: dict[str, list[str]] = {a: [], b: []}
     for direction in directions:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from auditdm.embed import embed
-from auditdm.records import Category, ProbeRecord
+from auditdm.records import Category, ProbeRecord, distinct_probes
 
 # Mean cosine distance (question and answer) at which two probes stop being the same kind.
 # With MiniLM, "how many circles are there ?" / "how many diamonds are there ?" are 0.55
@@ -99,7 +99,9 @@ def _quote(text: str | None, limit: int = 80) -> str:
 
 
 def find_categories(probes: Sequence[ProbeRecord], distance: float = DISTANCE) -> list[Category]:
-    """Categories of the flagged probes among ``probes`` (store records), largest first."""
+    """Categories of the flagged probes among ``probes`` (store records), largest first;
+    repeats (the same question of the same image) are counted once."""
+    probes = distinct_probes(probes)
     flagged = [p for p in probes if p.score == 1 and p.question]
     if not flagged:
         return []

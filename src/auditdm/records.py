@@ -10,6 +10,7 @@ place and answered in another.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -161,6 +162,20 @@ class ProbeRecord:
         return dataclasses.asdict(self)
 
 
+def distinct_probes(probes: Sequence[ProbeRecord]) -> list[ProbeRecord]:
+    """The probes less repeats: a valid probe that asks an earlier one's question of the same
+    image (images are stored by content) adds nothing; every failed probe counts."""
+    seen: set[tuple[str | None, str | None]] = set()
+    kept = []
+    for probe in probes:
+        key = (probe.image, probe.question)
+        if probe.error is None and key in seen:
+            continue
+        seen.add(key)
+        kept.append(probe)
+    return kept
+
+
 @dataclass(frozen=True)
 class Category:
     """A weakness category: its name, what it holds, and its most telling probes."""
@@ -220,8 +235,10 @@ class RunSummary:
     judge: str
     probes: int
     failed: int
-    flagged: int
-    flag_rate: float
+    flagged: int  # every flagged probe, repeats included
+    distinct_flagged: int  # flagged image-question pairs
+    repeats: int  # valid probes that ask an earlier probe's question of the same image
+    flag_rate: float  # over distinct probes
     by_kind: dict[str, KindCounts]
     seconds: float
     probes_per_second: float | None

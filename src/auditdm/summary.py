@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from auditdm.records import KindCounts, RunSummary
+from auditdm.records import KindCounts, RunSummary, distinct_probes
 from auditdm.store import RunStore
 from auditdm.verify import verified_figures
 
@@ -19,7 +19,8 @@ def summarize(store: RunStore) -> RunSummary:
     config = meta["config"]
     probes = list(store.probes())
     categories = store.categories()
-    flagged = sum(p.score for p in probes)
+    distinct = distinct_probes(probes)
+    distinct_flagged = sum(p.score for p in distinct)
     seconds = meta["seconds"]
     kinds: Counter[str] = Counter(p.kind for p in probes)
     flagged_kinds: Counter[str] = Counter(p.kind for p in probes if p.score)
@@ -33,8 +34,10 @@ def summarize(store: RunStore) -> RunSummary:
         judge=config["judge"],
         probes=len(probes),
         failed=sum(p.error is not None for p in probes),
-        flagged=flagged,
-        flag_rate=flagged / len(probes) if probes else 0.0,
+        flagged=sum(p.score for p in probes),
+        distinct_flagged=distinct_flagged,
+        repeats=len(probes) - len(distinct),
+        flag_rate=distinct_flagged / len(distinct) if distinct else 0.0,
         by_kind={k: KindCounts(n, flagged_kinds[k], verified.genuine_by_kind.get(k, 0) if verified else None)
                  for k, n in sorted(kinds.items())},  # fmt: skip
         seconds=round(seconds, 2),
@@ -59,7 +62,8 @@ def format_summary(summary: RunSummary) -> str:
         f"audit of {summary.target} against {', '.join(summary.references)}",
         f"auditor {summary.auditor} ({summary.prompts} prompts), judge {summary.judge}",
         f"probes {summary.probes} ({summary.failed} failed: invalid auditor output), "
-        f"flagged {summary.flagged} ({_pct(summary.flag_rate)})",
+        f"flagged {summary.flagged}, {summary.distinct_flagged} distinct (flag rate {_pct(summary.flag_rate)} of "
+        f"distinct probes; {summary.repeats} probes repeat an earlier one's image and question)",
     ]
     for kind, counts in summary.by_kind.items():
         genuine = "" if counts.genuine is None else f" {counts.genuine:>5} genuine"

@@ -3,14 +3,19 @@
 Built from the store alone (``auditdm report RUN_DIR`` rebuilds it): the summary, a chart
 of the failure categories, the auditor's training curves when it has them, and for each
 category its most telling probes, original and counterfactual image side by side with
-every model's answer. Images are inlined as data URIs and charts drawn as inline SVG, so
-the page needs no network and no script. All text from models is escaped by Jinja2.
+every model's answer. Images are inlined once each as data URIs (downscaled for display) and
+charts drawn as inline SVG, so the page needs no network and no script. All text from models
+is escaped by Jinja2, and Unicode bidirectional controls in it are shown, not obeyed, so model
+text cannot reorder the page around it.
 """
 
 from __future__ import annotations
 
 import base64
+import io
+import re
 from pathlib import Path
+from typing import Any
 
 from auditdm.report.charts import bar_chart, line_chart
 from auditdm.files import write_text
@@ -19,30 +24,56 @@ from auditdm.store import RunStore
 
 REPORT = "report.html"
 TEMPLATE = Path(__file__).parent / "template.html"
+THUMBNAIL = 256  # the longest side, in pixels, an image is inlined at (shown at 128)
+# Embeddings, overrides, isolates and marks: they reorder the text that follows them.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(value: Any) -> Any:
+    """Every value the template prints: bidirectional controls written out as code points."""
+    return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", value) if isinstance(value, str) else value
+
+
+def thumbnail_uri(path: Path) -> str:
+    """A data URI of the image at ``path``: as stored when small (world images), else
+    downscaled to ``THUMBNAIL`` pixels and, without transparency, as JPEG (photographs)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        if max(image.size) <= THUMBNAIL:
+            return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+        image.thumbnail((THUMBNAIL, THUMBNAIL))
+        buffer = io.BytesIO()
+        opaque = image.mode in ("RGB", "L")
+        image.save(buffer, format="JPEG" if opaque else "PNG", quality=85)
+    return f"data:image/{'jpeg' if opaque else 'png'};base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def write_report(store: RunStore, summary: RunSummary) -> Path:
     """Render ``report.html`` into the run directory; returns its path."""
     import jinja2
 
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, finalize=shown)
     template = environment.from_string(TEMPLATE.read_text())
     probes = {p.idx: p for p in store.probes()}
     sources = store.source_addresses()
-    images: dict[str, str] = {}
+    images: dict[str, int] = {}  # address -> its number in the page's image style sheet
 
-    def data_uri(address: str | None) -> str | None:
+    def image_class(address: str | None) -> str | None:
         if address is None:
             return None
         if address not in images:
-            images[address] = "data:image/png;base64," + base64.b64encode(store.image_path(address).read_bytes()).decode()
-        return images[address]
+            store.load_picture(address)  # one clear line if the image is gone from the store
+            images[address] = len(images)
+        return f"image-{images[address]}"
 
     categories = [
-        {**category, "examples": [{**probes[i].to_dict(), "original": data_uri(sources[probes[i].source]),
-                                   "probed": data_uri(probes[i].image)} for i in category["examples"]]}
+        {**category, "examples": [{**probes[i].to_dict(), "original": image_class(sources[probes[i].source]),
+                                   "probed": image_class(probes[i].image)} for i in category["examples"]]}
         for category in summary.to_dict()["categories"]
     ]  # fmt: skip
+    # Each image once, as a class of its own, however many probes show it.
+    image_styles = [(f"image-{n}", thumbnail_uri(store.image_path(address))) for address, n in images.items()]
     curves = store.meta().get("auditor_curves") or {}
     failures: dict[str, int] = {}
     for p in probes.values():
@@ -56,6 +87,7 @@ def write_report(store: RunStore, summary: RunSummary) -> Path:
         curves=[(name, line_chart(values)) for name, values in curves.items() if len(values) > 1],
         failures=sorted(failures.items(), key=lambda kv: -kv[1]),
         references=summary.references,
+        image_styles=image_styles,
     )
     path = store.folder / REPORT
     write_text(path, page)

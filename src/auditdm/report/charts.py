@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Bar:
-    label: str
+    label: str  # shortened to fit beside the bar
+    title: str  # the whole label, shown on hover
     note: str
     y: float
     width: float
@@ -17,6 +18,12 @@ class Bar:
 
 
 PLOT_WIDTH = 420
+LABEL_CHARACTERS = 28  # what fits in the label column at the report's 12 px
+
+
+def shorten(label: str, limit: int = LABEL_CHARACTERS) -> str:
+    """``label`` cut to ``limit`` characters, ending in an ellipsis when cut."""
+    return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class BarChart:
 
 def bar_chart(rows: Sequence[tuple[str, float, str]], row_height: float = 24) -> BarChart:
     """Horizontal bars for values in [0, 1]: one per (label, value, note)."""
-    bars = tuple(Bar(label, note, i * row_height, max(0.0, min(1.0, value)) * PLOT_WIDTH, value)
+    bars = tuple(Bar(shorten(label), label, note, i * row_height, max(0.0, min(1.0, value)) * PLOT_WIDTH, value)
                  for i, (label, value, note) in enumerate(rows))  # fmt: skip
     return BarChart(bars, len(rows) * row_height)
 
