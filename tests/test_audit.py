@@ -46,7 +46,8 @@ def test_default_audit_end_to_end(tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["probes"] == 15 and summary["run_dir"] == str(run_dir)
-    assert 0 <= summary["flagged"] <= summary["probes"] and summary["flag_rate"] == summary["flagged"] / 15
+    assert 0 <= summary["distinct_flagged"] <= summary["flagged"] <= summary["probes"]
+    assert summary["flag_rate"] == summary["distinct_flagged"] / (15 - summary["repeats"])
     assert summary["verified"] is not None and set(summary["verified"]["precision"]) == {
         "genuine", "ambiguous", "unanswerable"}  # fmt: skip
     assert json.loads((run_dir / "summary.json").read_text()) == summary
@@ -61,6 +62,8 @@ def test_default_audit_end_to_end(tmp_path) -> None:
         assert len(probe.answers) == (4 if probe.error is None else 0)
         assert probe.parent_image and store.image_path(probe.parent_image).exists()
         assert probe.image is None or store.image_path(probe.image).exists()
+    pairs = [(p.image, p.question) for p in probes if p.error is None]
+    assert summary["repeats"] == len(pairs) - len(set(pairs))
 
 
 @pytest.mark.slow
@@ -112,6 +115,67 @@ def test_killed_audit_resumes_to_the_uninterrupted_store(tmp_path) -> None:
     assert store_rows(killed) == store_rows(whole)
     images = {p.name for p in (whole / "images").rglob("*.png")}
     assert {p.name for p in (killed / "images").rglob("*.png")} == images
+
+
+# Runs an auditdm command in a real process that kills itself (SIGKILL, as a crash or the OOM
+# killer would) on the Nth call of a function: a kill at a point chosen exactly, not by timing.
+CRASH = """
+import importlib, os, signal, sys
+path, _, name = sys.argv[2].rpartition(".")
+owner = importlib.import_module(sys.argv[1])
+for part in filter(None, path.split(".")):
+    owner = getattr(owner, part)
+original, calls = getattr(owner, name), []
+def crash(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(*args, **kwargs)
+setattr(owner, name, crash)
+from auditdm.cli import main
+sys.exit(main(sys.argv[4:]))
+"""
+CRASH_ARGS = ["--probes", "12", "--image-count", "6", "--weak-skill-questions", "3", "--batch-size", "4", "--seed", "5"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("whole") / "run"
+    assert audit(*CRASH_ARGS, "-o", str(run_dir)).returncode == 0
+    return run_dir
+
+
+def comparable(run_dir: Path) -> dict:
+    """The run's summary less what differs between runs: its folder and its timings."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {k: v for k, v in summary.items() if k not in ("run_dir", "seconds", "probes_per_second",
+                                                         "outside_model_share")}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("module", "function", "call", "ways"),
+    [
+        ("auditdm.store", "_put_image", 3, ("--resume", "rerun")),  # while the store is created
+        ("auditdm.store", "RunStore.commit_batch", 2, ("--resume",)),  # between batches
+        ("auditdm.findings", "find_categories", 1, ("--resume",)),  # while failures are grouped
+        ("auditdm.report", "write_text", 1, ("--resume",)),  # while the report is written
+    ],
+)  # fmt: skip
+def test_a_crash_at_any_point_resumes_to_the_uninterrupted_run(uninterrupted, tmp_path, module, function, call,
+                                                              ways) -> None:  # fmt: skip
+    for way in ways:
+        killed = tmp_path / way.strip("-")
+        crashed = subprocess.run([sys.executable, "-c", CRASH, module, function, str(call), "audit", *CRASH_ARGS,
+                                  "-o", str(killed)], capture_output=True, text=True,
+                                 env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+        assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+        assert not (killed / "report.html").exists()  # the last thing a run writes
+        again = audit("--resume", str(killed)) if way == "--resume" else audit(*CRASH_ARGS, "-o", str(killed))
+        assert again.returncode == 0, again.stderr
+        assert store_rows(killed) == store_rows(uninterrupted)
+        assert comparable(killed) == comparable(uninterrupted)
+        assert (killed / "report.html").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize(
@@ -288,3 +352,20 @@ def test_a_damaged_store_is_named_and_reading_a_run_writes_nothing(tmp_path) -> 
     result = subprocess.run([sys.executable, "-m", "auditdm.cli", "export", str(run_dir), "-o", str(out)],
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0 and len(out.read_text().splitlines()) == 5, result.stderr
+    # Exports into a missing folder or onto a folder, and a run whose image was removed:
+    # one line each, and nothing replaced.
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    for output, fmt, message in ((tmp_path / "missing" / "p.jsonl", "jsonl", "the folder"),
+                                 (keep, "jsonl", "keep is a folder: name a file"),
+                                 (keep, "hf-dataset", "keep is a folder but no dataset")):  # fmt: skip
+        result = subprocess.run([sys.executable, "-m", "auditdm.cli", "export", str(run_dir), "--format", fmt,
+                                 "-o", str(output)], capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert (keep / "notes.txt").read_text() == "mine"
+    for image in (run_dir / "images").rglob("*.png"):
+        image.unlink()
+    for command in (["report", str(run_dir)], ["export", str(run_dir), "--format", "hf-dataset"]):
+        result = subprocess.run([sys.executable, "-m", "auditdm.cli", *command], capture_output=True, text=True)
+        assert result.returncode == 2 and "is missing" in result.stderr and "Traceback" not in result.stderr

@@ -36,6 +36,8 @@ def test_oracle_says_why_there_is_no_answer(tmp_path, capsys) -> None:
         (["world", "render", "a photo of a cat", "-o", "x.png"], "expected a noun (circle, square"),
         (["world", "ask", "missing.png", "is it day or night"], "missing.png: no such file"),
         (["world", "train", "--smoke", "--jobs", "0"], "--jobs 0: expected at least 1"),
+        (["world", "render", CAPTION, "-o", "missing/x.png"], "missing/x.png: the folder missing does not exist"),
+        (["world", "render", CAPTION, "-o", "."], ". is a folder: name a file to write"),
     ],
 )
 def test_bad_input_is_one_clear_line_without_traceback(args, message) -> None:
@@ -59,6 +61,31 @@ def test_editing_a_photo_names_the_file(tmp_path) -> None:
     Image.new("RGB", (40, 30), "white").save(photo)
     result = run("world", "edit", str(photo), "make it night", "-o", str(tmp_path / "out.png"))
     assert result.returncode == 2 and "photo.png carries no world scene" in result.stderr
+
+
+def test_a_damaged_or_foreign_scene_is_named(tmp_path) -> None:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("auditdm-scene", "{not json")
+    Image.new("RGB", (96, 96), "white").save(tmp_path / "damaged.png", pnginfo=info)
+    for args in (["ask", str(tmp_path / "damaged.png"), "is it day or night ?"],
+                 ["edit", str(tmp_path / "damaged.png"), "make it night", "-o", str(tmp_path / "out.png")]):  # fmt: skip
+        result = run("world", *args)
+        assert result.returncode == 2 and "damaged.png carries a damaged world scene" in result.stderr
+        assert "Traceback" not in result.stderr
+    original = tmp_path / "a.png"
+    assert run("world", "render", CAPTION, "-o", str(original)).returncode == 0
+    with Image.open(original) as image:
+        image.load()
+        painted, text = image.copy(), dict(image.text)
+    painted.putpixel((0, 0), (1, 2, 3))  # its scene no longer says what it shows
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
+    painted.save(tmp_path / "painted.png", pnginfo=info)
+    result = run("world", "ask", str(tmp_path / "painted.png"), "is it day or night ?")
+    assert result.returncode == 2 and "its pixels are not that scene's" in result.stderr
 
 
 def test_debug_shows_the_traceback() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from auditdm.errors import UserError
-from auditdm.files import replacing, write_text
+from auditdm.files import check_output, replacing, write_text
 from auditdm.store import RunStore
 
 FORMATS = ("jsonl", "parquet", "hf-dataset")
@@ -26,6 +26,8 @@ def export_run(run_dir: Path, fmt: str, output: Path | None = None) -> Path:
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r} (choose from {', '.join(FORMATS)})")
     suffix = {"hf-dataset": "dataset"}.get(fmt, fmt)
+    if output is not None:  # before the rows are read: a bad path is one line, at once
+        _check_output(output, fmt)
     if (run_dir / CONFIG).is_file():
         if fmt != "hf-dataset":
             raise UserError(f"{run_dir} is a rectification run: export its training pairs with --format hf-dataset")
@@ -81,6 +83,12 @@ def _rectification_rows(run_dir: Path) -> list[dict[str, Any]]:
             for image, pair in labelled_pairs(run_dir)]  # fmt: skip
 
 
+def _check_output(output: Path, fmt: str) -> None:
+    check_output(output, folder=fmt == "hf-dataset")
+    if output.is_dir() and not (output / "dataset_info.json").is_file():
+        raise UserError(f"{output} is a folder but no dataset: name a new folder (an exported dataset is replaced)")
+
+
 def _save_dataset(rows: list[dict[str, Any]], output: Path) -> Path:
     """Save rows as a Hugging Face dataset folder, written aside and renamed into place."""
     try:
@@ -89,6 +97,6 @@ def _save_dataset(rows: list[dict[str, Any]], output: Path) -> Path:
         raise UserError("dataset export needs datasets: pip install 'auditdm[train]'") from None
     if not rows:
         raise UserError("nothing to export: the run has no probe with a consensus")
-    with replacing(output) as partial:
+    with replacing(output, folder=True) as partial:
         Dataset.from_list(rows).save_to_disk(str(partial))
     return output

@@ -119,7 +119,7 @@ def finetune(model: str, pairs: Sequence[Labelled], out: Path, settings: Finetun
             "finetune_seconds": round(time.perf_counter() - started, 1),
             "finetune_loss": round(float(result.training_loss), 4), "finetune_curve": losses}  # fmt: skip
     try:
-        with replacing(out) as partial:
+        with replacing(out, folder=True) as partial:
             trained.save_pretrained(partial, safe_serialization=True)
             processor.save_pretrained(partial)
             write_card(partial, card)

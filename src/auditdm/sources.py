@@ -12,6 +12,8 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from auditdm.backends import DOMAINS, domain_of, load_domain
 from auditdm.errors import UserError
 from auditdm.records import Picture, Scene, SourceImage
@@ -40,16 +42,57 @@ def scene_in(image: Image.Image) -> Scene | None:
     return None
 
 
-def read_picture(path: Path) -> Picture:
-    """The image at ``path`` as RGB, with its scene when a domain wrote it.
+def open_image(path: Path) -> Image.Image:
+    """The image file at ``path``, decoded, as stored (its mode, its PNG text); one line
+    naming the file for a missing one, one that is no image, or one too large to decode safely."""
+    import warnings
 
-    Raises PIL's ``UnidentifiedImageError`` or ``OSError`` for a file that is no image.
-    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():  # Pillow only warns between its limit and twice it
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                opened.load()
+                return opened
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(f"{path}: over {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's limit against decompression "
+                        "bombs; downscale it") from None  # fmt: skip
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"{path}: not a readable image ({error})") from None
+
+
+def read_picture(path: Path) -> Picture:
+    """The image at ``path`` as RGB, with its scene when a domain wrote it (errors as
+    ``open_image``'s, and for a damaged scene)."""
+    image = open_image(path)
+    try:
+        return Picture(to_rgb(image), scene_in(image))
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An image of any mode Pillow opens as 8-bit RGB with its content intact: 16-bit and
+    float images scaled (not clipped) to 0-255, transparent ones laid on white."""
     from PIL import Image
 
-    with Image.open(path) as opened:
-        opened.load()
-        return Picture(opened.convert("RGB"), scene_in(opened))
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        values = np.asarray(image, dtype=np.float64)
+        low, high = min(float(values.min()), 0.0), float(values.max())
+        if image.mode.startswith("I;16") or 255 < high <= 65535:
+            low, high = 0.0, 65535.0
+        elif image.mode == "F" and high <= 1.0:
+            high = 1.0
+        elif high <= 255:
+            high = 255.0
+        scaled = (values - low) / max(high - low, 1e-12) * 255
+        return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        return Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA")).convert("RGB")
+    return image.convert("RGB")
 
 
 def png_bytes(picture: Picture) -> bytes:
@@ -71,8 +114,6 @@ def folder_images(folder: Path) -> list[SourceImage]:
     A file that is not a readable image is an error naming it: an audit should not quietly
     skip part of what it was given. PNGs a domain wrote keep their scene and can be verified.
     """
-    from PIL import UnidentifiedImageError
-
     if folder.is_file():
         raise UserError(f"{folder} is a file: --images takes a folder of images")
     if not folder.is_dir():
@@ -87,8 +128,5 @@ def folder_images(folder: Path) -> list[SourceImage]:
     for path in files:
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise UserError(f"{path}: not an image file (expected one of {', '.join(IMAGE_SUFFIXES)})")
-        try:
-            sources.append(SourceImage(path.name, read_picture(path)))
-        except (UnidentifiedImageError, OSError) as error:
-            raise UserError(f"{path}: not a readable image ({error})") from None
+        sources.append(SourceImage(path.name, read_picture(path)))
     return sources

@@ -150,7 +150,10 @@ class RunStore:
         return _image_path(self.folder, address)
 
     def load_picture(self, address: str) -> Picture:
-        return read_picture(self.image_path(address))
+        path = self.image_path(address)
+        if not path.is_file():
+            raise UserError(f"{self.folder}: the run's image {address} is missing ({path} was removed or moved)")
+        return read_picture(path)
 
     def sources(self) -> list[SourceImage]:
         rows = self.db.execute("SELECT name, image, question FROM sources ORDER BY idx").fetchall()

@@ -11,9 +11,11 @@ from auditdm.errors import UserError
 
 
 def _world_render(args: argparse.Namespace) -> int:
+    from auditdm.files import check_output
     from auditdm.world.render import save_image
     from auditdm.world.synth import generate
 
+    check_output(Path(args.output))
     image, scene = generate(args.caption, seed=args.seed)
     save_image(image, scene, args.output)
     print(f"wrote {args.output} ({len(scene.items)} items, {scene.time_of_day}, {scene.weather})")
@@ -21,10 +23,13 @@ def _world_render(args: argparse.Namespace) -> int:
 
 
 def _world_edit(args: argparse.Namespace) -> int:
+    from auditdm.files import check_output
+    from auditdm.sources import open_image
     from auditdm.world.render import save_image
     from auditdm.world.synth import edit
 
-    image = _open_image(args.image)
+    check_output(Path(args.output))
+    image = open_image(args.image)
     edited, scene = edit(image, args.command, seed=args.seed, source=str(args.image))
     save_image(edited, scene, args.output)
     print(f"wrote {args.output}")
@@ -32,11 +37,12 @@ def _world_edit(args: argparse.Namespace) -> int:
 
 
 def _world_ask(args: argparse.Namespace) -> int:
+    from auditdm.sources import open_image
     from auditdm.world.oracle import answer, skill_of
     from auditdm.world.parse import parse_question
     from auditdm.world.render import scene_of
 
-    image = _open_image(args.image)
+    image = open_image(args.image)
     if args.model:
         from auditdm.world.zoo.evaluate import ask_model
 
@@ -74,19 +80,6 @@ def _world_eval(args: argparse.Namespace) -> int:
     )
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
-
-
-def _open_image(path: Path):  # type: ignore[no-untyped-def]
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{path}: not a readable image ({error})") from None
 
 
 def add_world(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import IO
 
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+from PIL import Image, ImageChops, ImageDraw, ImageFont, PngImagePlugin
 
 from auditdm.errors import UserError
 from auditdm.world.scene import (
@@ -39,6 +39,10 @@ _SCENE_KEY = "auditdm-scene"
 
 class SceneMissingError(UserError):
     """An image carries no world scene, so the world cannot edit or check it."""
+
+
+class SceneDamagedError(UserError):
+    """An image's world-scene metadata is not a scene the world can draw."""
 
 
 def render(scene: Scene) -> Image.Image:
@@ -219,12 +223,27 @@ def save_image(image: Image.Image, scene: Scene, path: str | Path | IO[bytes]) -
     image.save(path, format="PNG", pnginfo=info)
 
 
-def scene_of(image: Image.Image, source: str = "image") -> Scene:
-    """The scene stored in a world PNG; ``SceneMissingError`` for any other image."""
+def scene_of(image: Image.Image, source: str = "the image") -> Scene:
+    """The scene stored in a world PNG whose pixels are that scene's render.
+
+    ``SceneMissingError`` for any other image, one edited elsewhere included (its metadata no
+    longer says what it shows, so the oracle cannot vouch for it); ``SceneDamagedError`` for
+    metadata that is no scene.
+    """
     raw = getattr(image, "text", {}).get(_SCENE_KEY) if hasattr(image, "text") else None
     if raw is None:
         raise SceneMissingError(
             f"{source} carries no world scene (only PNGs written by the world renderer do), "
             "so it cannot be edited or checked by the oracle"
         )
-    return Scene.from_dict(json.loads(raw))
+    try:
+        scene = Scene.from_dict(json.loads(raw))
+        drawn = render(scene)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise SceneDamagedError(f"{source} carries a damaged world scene ({type(error).__name__}: {error})") from None
+    if image.size != drawn.size or ImageChops.difference(image.convert("RGB"), drawn).getbbox() is not None:
+        raise SceneMissingError(
+            f"{source} carries a world scene, but its pixels are not that scene's (edited elsewhere?), "
+            "so it cannot be edited or checked by the oracle"
+        )
+    return scene
