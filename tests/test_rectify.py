@@ -61,6 +61,23 @@ def test_the_whole_loop_writes_models_pairs_and_figures(whole) -> None:
 
 
 @pytest.mark.slow
+def test_the_report_shows_every_skill_before_and_after(whole, tmp_path) -> None:
+    result = json.loads((whole / "rectification.json").read_text())
+    page = (whole / "report.html").read_text()
+    assert 'id="accuracy"' in page and page.count("<h3>Iteration ") == 2 and "world:target-large" in page
+    for skill in result["before"]["per_skill"]:
+        assert f"<td>{skill}</td>" in page
+    for it in result["iterations"]:
+        assert f"{it['pairs']} pseudo-labelled pairs" in page
+        assert set(it["label_accuracy_by_skill"]) <= set(result["before"]["per_skill"])
+    copy = tmp_path / "copy"
+    shutil.copytree(whole, copy)
+    (copy / "report.html").unlink()
+    rebuilt = subprocess.run([sys.executable, "-m", "auditdm.cli", "report", str(copy)], capture_output=True, text=True)
+    assert rebuilt.returncode == 0 and (copy / "report.html").read_text().replace(str(copy), str(whole)) == page
+
+
+@pytest.mark.slow
 def test_labels_are_the_references_consensus_never_the_oracle(whole, tmp_path) -> None:
     # The pairs' answers are the stored consensus, right or wrong by the oracle.
     stored = {run: {p.idx: p for p in RunStore.open(whole / run).probes()}

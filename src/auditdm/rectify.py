@@ -38,7 +38,9 @@ from auditdm.errors import UserError
 from auditdm.files import write_text
 from auditdm.finetune import FinetuneSettings, finetune
 from auditdm.judge import normalize_answer
+from auditdm.qa_data import read_qa_data
 from auditdm.records import Labelled
+from auditdm.report.rectification import write_rectification_report
 from auditdm.store import DATABASE, RunStore
 from auditdm.verify import accuracy_by_skill, is_right, oracle_check
 
@@ -71,6 +73,7 @@ class RectifyConfig:
     judge: str = "exact"
     iterations: int = 2
     mix: float = 1.0  # examples of the target's own training data per generated pair
+    mix_data: str | None = None  # a dataset to mix in (qa_data formats); None: the target backend's own stream
     epochs: float = 2.0  # fine-tuning passes over each iteration's pairs and mixed-in data
     batch_size: int = 16
     lr: float = 2e-4
@@ -125,6 +128,8 @@ def start_rectify(config: RectifyConfig, out: Path, progress: bool = True) -> di
         pool = Path(config.pool)
         if not pool.is_dir() or not any(p.suffix.lower() in IMAGE_SUFFIXES for p in pool.iterdir()):
             raise UserError(f"{pool}: the pool has no images (expected a folder of {', '.join(IMAGE_SUFFIXES)})")
+    if config.mix_data is not None:
+        read_qa_data(Path(config.mix_data))
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / CONFIG, dataclasses.asdict(config))
     return _run(config, out, progress)
@@ -152,6 +157,7 @@ def _run(config: RectifyConfig, out: Path, progress: bool) -> dict[str, Any]:
         pairs = _pairs(config, folder, "generate", auditors, model, None, progress)
         model = _finetune(config, folder / "model", model, pairs, out, progress)
         result = {"iteration": i, "pairs": len(pairs), "label_accuracy": _label_accuracy(pairs),
+                  "label_accuracy_by_skill": _label_accuracy_by_skill(pairs),
                   "from_categories": dict(Counter(p.category or "unflagged" for p in pairs).most_common()),
                   **(_evaluate(config, folder / "eval.json", model) or {"overall": None, "per_skill": None})}  # fmt: skip
         if config.control:
@@ -165,6 +171,7 @@ def _run(config: RectifyConfig, out: Path, progress: bool) -> dict[str, Any]:
         result["seconds"] = _seconds(folder, time.perf_counter() - started)
         iterations.append(result)
         _write_json(out / RESULT, _result(config, before, iterations, compare))
+        write_rectification_report(out, _result(config, before, iterations, compare))
     return _result(config, before, iterations, compare)
 
 
@@ -275,6 +282,15 @@ def _label_accuracy(pairs: Sequence[Pair]) -> float | None:
     return sum(checked) / len(checked) if checked else None
 
 
+def _label_accuracy_by_skill(pairs: Sequence[Pair]) -> dict[str, float]:
+    """The oracle's check of the labels, per skill the pairs ask about (embedded domains)."""
+    checked: dict[str, list[bool]] = {}
+    for pair in pairs:
+        if pair.right is not None and pair.skill:
+            checked.setdefault(pair.skill, []).append(pair.right)
+    return {skill: sum(rights) / len(rights) for skill, rights in sorted(checked.items())}
+
+
 def _finetune(config: RectifyConfig, out: Path, model: str, pairs: Sequence[Pair], run: Path,
               progress: bool) -> str:  # fmt: skip
     """Fine-tune ``model`` on the pairs mixed with the target's own training data; the new
@@ -293,7 +309,12 @@ def _finetune(config: RectifyConfig, out: Path, model: str, pairs: Sequence[Pair
 
 
 def _original_data(config: RectifyConfig, count: int) -> list[Labelled]:
-    """``count`` examples of the target's own training data, where its backend has them."""
+    """``count`` examples of the data to mix in: the user's dataset (drawn without repeats
+    while it lasts, reproducibly), else the target's own training data where its backend has them."""
+    if config.mix_data is not None and count:
+        data = read_qa_data(Path(config.mix_data))
+        order = np.random.default_rng(config.seed).permutation(max(count, len(data))) % len(data)
+        return [data[i] for i in order[:count]]
     spec = ModelSpec.parse(config.target)
     stream = getattr(spec.backend, "training_examples", None)
     return list(islice(stream(spec.name, 700_000 + config.seed), count)) if stream and count else []

@@ -72,10 +72,19 @@ def _findings(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from auditdm.rectify import CONFIG, RESULT
     from auditdm.report import write_report
     from auditdm.store import RunStore
     from auditdm.summary import summarize
 
+    if (args.run_dir / CONFIG).is_file():  # a rectification: its report comes from rectification.json
+        from auditdm.report.rectification import write_rectification_report
+
+        if not (args.run_dir / RESULT).is_file():
+            raise UserError(f"{args.run_dir}: the rectification has not finished an iteration yet (resume it)")
+        result = json.loads((args.run_dir / RESULT).read_text())
+        print(f"wrote {write_rectification_report(args.run_dir, result)}")
+        return 0
     store = RunStore.open(args.run_dir)
     print(f"wrote {write_report(store, summarize(store))}")
     return 0
@@ -162,7 +171,8 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     findings.set_defaults(handler=_findings)
 
     report = commands.add_parser("report", help="rebuild a run's HTML report from its store",
-                                 description="Write RUN_DIR/report.html from the run's store alone.")  # fmt: skip
+                                 description="Write RUN_DIR/report.html from the run's store alone (a "
+                                 "rectification's from its rectification.json).")  # fmt: skip
     report.add_argument("run_dir", type=Path)
     report.set_defaults(handler=_report)
 

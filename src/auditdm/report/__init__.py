@@ -23,7 +23,7 @@ from auditdm.records import RunSummary
 from auditdm.store import RunStore
 
 REPORT = "report.html"
-TEMPLATE = Path(__file__).parent / "template.html"
+TEMPLATES = Path(__file__).parent  # base.html, and a page per kind of run that extends it
 THUMBNAIL = 256  # the longest side, in pixels, an image is inlined at (shown at 128)
 # Embeddings, overrides, isolates and marks: they reorder the text that follows them.
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -32,6 +32,15 @@ _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 def shown(value: Any) -> Any:
     """Every value the template prints: bidirectional controls written out as code points."""
     return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", value) if isinstance(value, str) else value
+
+
+def render_page(template: str, **values: Any) -> str:
+    """A page from the templates, every value escaped and shown (``shown``) as it prints."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, finalize=shown)  # fmt: skip
+    return environment.get_template(template).render(**values)
 
 
 def thumbnail_uri(path: Path) -> str:
@@ -51,10 +60,6 @@ def thumbnail_uri(path: Path) -> str:
 
 def write_report(store: RunStore, summary: RunSummary) -> Path:
     """Render ``report.html`` into the run directory; returns its path."""
-    import jinja2
-
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, finalize=shown)
-    template = environment.from_string(TEMPLATE.read_text())
     probes = {p.idx: p for p in store.probes()}
     sources = store.source_addresses()
     images: dict[str, int] = {}  # address -> its number in the page's image style sheet
@@ -80,7 +85,8 @@ def write_report(store: RunStore, summary: RunSummary) -> Path:
         if p.error:
             reason = p.error.split(":", 1)[0]
             failures[reason] = failures.get(reason, 0) + 1
-    page = template.render(
+    page = render_page(
+        "template.html",
         summary=summary,
         categories=categories,
         category_chart=bar_chart([(c["name"], c["flag_rate"], f"{c['size']} / {c['probes']}") for c in categories]),
