@@ -135,9 +135,11 @@ def test_bad_input_is_one_clear_line(tmp_path) -> None:
                           (["--resume", str(tmp_path)], "not a rectification run"),
                           (["--keep", "some"], "invalid choice"),
                           (["--target", "hf:org/remote-vlm"], "is not a local model folder"),
-                          (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question")):  # fmt: skip
+                          (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question"),
+                          (["--mix-data", str(tmp_path / "nope.json")], "nope.json: no such file")):  # fmt: skip
         result = rectify(*args, "-o", str(tmp_path / "run"))
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert not (tmp_path / "run").exists()
     with pytest.raises(UserError, match="already holds a rectification"):
         (tmp_path / "held").mkdir()
         (tmp_path / "held" / "rectify.json").write_text("{}")
