@@ -197,8 +197,10 @@ def _train_auditor(config: RectifyConfig, out: Path, start: str, target: str, pr
     every = config.auditor_steps // config.auditor_checkpoints
     final = out / "final"
     if not (final / "model.safetensors").exists():
+        # The auditor's gate is train-auditor's default unless the labels have one of their own.
+        gate = GRPOSettings.min_confidence if config.min_confidence is None else config.min_confidence
         settings = GRPOSettings(auditor=start, target=target, references=config.references, quorum=config.quorum,
-                                min_confidence=config.min_confidence, judge=config.judge, steps=config.auditor_steps,
+                                min_confidence=gate, judge=config.judge, steps=config.auditor_steps,
                                 save_every=every, seed=config.seed, device=config.device, dtype=config.dtype)  # fmt: skip
         train_auditor(settings, out, resume=(out / SETTINGS).exists(), progress=progress)
     steps = [every * k for k in range(1, config.auditor_checkpoints)]

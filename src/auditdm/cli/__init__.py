@@ -65,6 +65,16 @@ def config_from(config: type[C], args: argparse.Namespace, **fixed: Any) -> C:
     return config(**values, **fixed)
 
 
+def optional_float(text: str) -> float | None:
+    """A number, or ``none`` for a setting turned off."""
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or none, got {text!r}") from None
+
+
 def comma_list(text: str) -> list[str]:
     """A comma-separated flag value as a list."""
     return [part.strip() for part in text.split(",") if part.strip()]

@@ -6,7 +6,7 @@ import argparse
 import functools
 from pathlib import Path
 
-from auditdm.cli import comma_list, config_from, field_option
+from auditdm.cli import comma_list, config_from, field_option, optional_float
 from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, GRPOSettings
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import TASKS
@@ -37,8 +37,8 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--target", "(default: %(default)s)")
     option("--references", "(default: every world reference)", type=comma_list, metavar="A,B,...")
     option("--quorum", "references that must agree (default: all)", type=int)
-    option("--min-confidence", "a reference whose probability of its own answer is below P abstains "
-           "(default: none do)", type=float, metavar="P")  # fmt: skip
+    option("--min-confidence", "a reference whose probability of its own answer is below P abstains, so "
+           "shared guesses do not pay (default: %(default)s; none: no gate)", type=optional_float, metavar="P")  # fmt: skip
     option("--judge", "exact, embedding, embedding:THRESHOLD (default: %(default)s)")
     option("--paths", f"enabled paths: {', '.join(TASKS)}; question is (Q*, I), caption and edit (Q, I*) "
            "(default: all)", type=comma_list, metavar="P,...", field="tasks")  # fmt: skip
