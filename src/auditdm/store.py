@@ -149,11 +149,15 @@ class RunStore:
     def image_path(self, address: str) -> Path:
         return _image_path(self.folder, address)
 
-    def load_picture(self, address: str) -> Picture:
+    def stored_image(self, address: str) -> Path:
+        """The file of a stored image; one line naming it if it is gone."""
         path = self.image_path(address)
         if not path.is_file():
             raise UserError(f"{self.folder}: the run's image {address} is missing ({path} was removed or moved)")
-        return read_picture(path)
+        return path
+
+    def load_picture(self, address: str) -> Picture:
+        return read_picture(self.stored_image(address))
 
     def sources(self) -> list[SourceImage]:
         rows = self.db.execute("SELECT name, image, question FROM sources ORDER BY idx").fetchall()

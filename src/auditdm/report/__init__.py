@@ -68,7 +68,6 @@ def write_report(store: RunStore, summary: RunSummary) -> Path:
         if address is None:
             return None
         if address not in images:
-            store.load_picture(address)  # one clear line if the image is gone from the store
             images[address] = len(images)
         return f"image-{images[address]}"
 
@@ -78,7 +77,7 @@ def write_report(store: RunStore, summary: RunSummary) -> Path:
         for category in summary.to_dict()["categories"]
     ]  # fmt: skip
     # Each image once, as a class of its own, however many probes show it.
-    image_styles = [(f"image-{n}", thumbnail_uri(store.image_path(address))) for address, n in images.items()]
+    image_styles = [(f"image-{n}", thumbnail_uri(store.stored_image(address))) for address, n in images.items()]
     curves = store.meta().get("auditor_curves") or {}
     failures: dict[str, int] = {}
     for p in probes.values():
