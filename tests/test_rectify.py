@@ -3,6 +3,7 @@ kill, labels that come from the references and never from the oracle, and bad in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -95,6 +96,22 @@ def test_labels_are_the_references_consensus_never_the_oracle(whole, tmp_path) -
 
 
 @pytest.mark.slow
+def test_the_paths_and_the_fraction_choose_the_training_pairs(tmp_path) -> None:
+    # The paper's ablations: one path alone (here editing), and a fraction of the generated pairs.
+    config = RectifyConfig(pool_size=12, probes=40, epochs=1, batch_size=4, iterations=1, eval_questions=2,
+                           keep="all", compare_to=None, pairings=("both",), syntheses=("edit",))  # fmt: skip
+    start_rectify(config, tmp_path / "all", progress=False)
+    pairs = [pair for _, pair in labelled_pairs(tmp_path / "all")]
+    stored = {p.idx: p for p in RunStore.open(tmp_path / "all" / "iteration-1" / "generate-0").probes()}
+    assert {stored[p.probe].kind for p in pairs} == {"both+edit"} and len(pairs) >= 4
+    # The same generation, a fifth of its pairs: spread over it, in its order.
+    shutil.copytree(tmp_path / "all" / "iteration-1" / "generate-0", tmp_path / "fifth" / "iteration-1" / "generate-0")
+    start_rectify(dataclasses.replace(config, fraction=0.2), tmp_path / "fifth", progress=False)
+    fifth = [pair for _, pair in labelled_pairs(tmp_path / "fifth")]
+    assert len(fifth) == len(pairs) // 5 and fifth == [pairs[5 * i + 4] for i in range(len(fifth))]
+
+
+@pytest.mark.slow
 def test_a_killed_rectification_resumes_to_the_uninterrupted_result(whole, tmp_path) -> None:
     out = tmp_path / "killed"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -136,6 +153,7 @@ def test_bad_input_is_one_clear_line(tmp_path) -> None:
                           (["--keep", "some"], "invalid choice"),
                           (["--target", "hf:org/remote-vlm"], "is not a local model folder"),
                           (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question"),
+                          (["--pairings", "image"], "a pool has none"), (["--fraction", "1.5"], "--fraction 1.5"),
                           (["--mix-data", str(tmp_path / "nope.json")], "nope.json: no such file")):  # fmt: skip
         result = rectify(*args, "-o", str(tmp_path / "run"))
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -39,7 +39,7 @@ from auditdm.files import write_text
 from auditdm.finetune import FinetuneSettings, finetune
 from auditdm.judge import normalize_answer
 from auditdm.qa_data import read_qa_data
-from auditdm.records import Labelled
+from auditdm.records import SYNTHESES, Labelled, Pairing, Synthesis
 from auditdm.report.rectification import write_rectification_report
 from auditdm.store import DATABASE, RunStore
 from auditdm.verify import accuracy_by_skill, is_right, oracle_check
@@ -63,6 +63,10 @@ class RectifyConfig:
     domain: str = "world"
     pool_size: int = 400  # domain images in the pool
     probes: int = 1200  # probes written per iteration, over all its auditors
+    # The paths that write the probes; (Q, I*) needs the pool's own questions, which it has none of.
+    pairings: tuple[Pairing, ...] = ("question", "both")
+    syntheses: tuple[Synthesis, ...] = SYNTHESES
+    fraction: float = 1.0  # the share of the generated pairs that trains the target (the paper's supp. Table 4)
     keep: str = "flagged"  # which consensus-labelled pairs train the target: flagged, or all
     # At most this many pairs ask the same question (or one MiniLM finds nearly the same) on
     # different images: an auditor that keeps finding one failure would otherwise teach the
@@ -92,6 +96,11 @@ class RectifyConfig:
         if min(self.iterations, self.probes, self.pool_size, self.per_question) < 1 or self.epochs <= 0:
             raise UserError("--iterations, --probes, --pool-size and --per-question must be at least 1, "
                             "--epochs above 0")  # fmt: skip
+        if not 0 < self.fraction <= 1:
+            raise UserError(f"--fraction {self.fraction}: must be above 0 and at most 1")
+        if "image" in self.pairings:
+            raise UserError("--pairings image asks the pool's own questions, and a pool has none (use question, both)")
+        AuditConfig(pairings=self.pairings, syntheses=self.syntheses)  # any other unknown path, now
         if self.auditor_checkpoints < 1 or self.auditor_steps < self.auditor_checkpoints:
             raise UserError("--auditor-checkpoints must be at least 1 and at most --auditor-steps")
 
@@ -229,7 +238,7 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
     for k, auditor in enumerate(auditors):
         audit = AuditConfig(
             target=target, references=config.references, auditor=auditor, prompts="baseline" if baseline else None,
-            pairings=("question", "both"), images=config.pool, domain=config.domain, image_count=config.pool_size,
+            pairings=config.pairings, syntheses=config.syntheses, images=config.pool, domain=config.domain, image_count=config.pool_size,
             probes=max(1, config.probes // len(auditors)), quorum=config.quorum, min_confidence=config.min_confidence,
             judge=config.judge, seed=POOL_SEED + config.seed, weak_skill_questions=0, device=config.device,
             dtype=config.dtype,
@@ -237,8 +246,7 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
         store = _generate(audit, folder / f"{name}-{k}", progress)
         pairs += _labelled(store, out=folder.parent, keep="all" if baseline else config.keep)
     pairs = _deduplicated(pairs, config.per_question)
-    if limit is not None:
-        pairs = pairs[:limit]
+    pairs = _spread(pairs, config.fraction) if limit is None else pairs[:limit]
     if not pairs:
         raise UserError(f"no probe of {folder / name}-* reached a consensus{'' if baseline else ' that the target missed'}:"
                         " nothing to train on (a larger --probes or --pool-size, or --keep all, may give some)")
@@ -277,6 +285,12 @@ def _deduplicated(pairs: Sequence[Pair], per_question: int, similar: float = 0.9
         if len(alike) < per_question and all(distinct[j].image != pair.image for j in alike):
             kept.append(i)
     return [distinct[i] for i in kept]
+
+
+def _spread(pairs: Sequence[Pair], fraction: float) -> list[Pair]:
+    """A fraction of the pairs, spread evenly over them in their order (every fifth for 0.2)."""
+    share = [int(n * fraction + 1e-9) for n in range(len(pairs) + 1)]  # 5 * 0.2 is 1, not 0.99...
+    return [pair for i, pair in enumerate(pairs) if share[i + 1] > share[i]]
 
 
 def _label_accuracy(pairs: Sequence[Pair]) -> float | None:

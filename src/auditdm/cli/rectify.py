@@ -12,6 +12,7 @@ from typing import Any
 
 from auditdm.cli import comma_list, config_from, field_option
 from auditdm.rectify import KEEP, RectifyConfig
+from auditdm.records import SYNTHESES
 
 
 def _optional(text: str) -> str | None:
@@ -71,6 +72,12 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--pool", "a folder of unlabelled images (default: world images, kept apart from the benchmark)")
     option("--pool-size", "world images in the pool (default: %(default)s)", type=int)
     option("--probes", "probes written per iteration (default: %(default)s)", type=int)
+    option("--pairings", "the probes' pairings: question = (Q*, I), both = (Q*, I*) (default: both of them)",
+           type=comma_list, metavar="P,...")
+    option("--synthesis", f"how new images are made: {', '.join(SYNTHESES)} (default: both)", type=comma_list,
+           metavar="S,...", field="syntheses")  # fmt: skip
+    option("--fraction", "the share of the generated pairs that trains the target (default: %(default)s)",
+           type=float)
     option("--keep", f"which labelled pairs train the target: {', '.join(KEEP)} (default: %(default)s)", choices=KEEP)
     option("--per-question", "at most this many pairs ask (nearly) the same question, on different images "
            "(default: %(default)s)", type=int)  # fmt: skip
