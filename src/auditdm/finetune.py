@@ -21,7 +21,6 @@ from auditdm.backends import ModelSpec
 from auditdm.errors import UserError
 from auditdm.files import replacing
 from auditdm.models import read_card, write_card
-from auditdm.prompts import chat
 from auditdm.records import Labelled
 
 IGNORE_INDEX = -100
@@ -51,12 +50,11 @@ class ReplyCollator:
     def __call__(self, rows: Sequence[dict[str, Any]]) -> Any:
         import torch
 
-        images = [row["image"].convert("RGB") for row in rows]
-        template = self.processor.apply_chat_template
-        prompts = template([chat(row["question"]) for row in rows], add_generation_prompt=True, tokenize=False)
-        full = template([chat(row["question"], row["answer"]) for row in rows], tokenize=False)
-        batch = self.processor(text=full, images=images, padding=True, padding_side="right", return_tensors="pt")
-        asked = self.processor(text=prompts, images=images, padding=True, padding_side="right", return_tensors="pt")
+        from auditdm.models.hf import encode
+
+        images, questions = [row["image"] for row in rows], [row["question"] for row in rows]
+        batch = encode(self.processor, questions, images, "right", replies=[row["answer"] for row in rows])
+        asked = encode(self.processor, questions, images, "right")
         labels = torch.full_like(batch["input_ids"], IGNORE_INDEX)
         for row, (start, end) in enumerate(zip(asked["attention_mask"].sum(dim=1), batch["attention_mask"].sum(dim=1))):
             labels[row, start:end] = batch["input_ids"][row, start:end]
@@ -70,15 +68,15 @@ def finetune(model: str, pairs: Sequence[Labelled], out: Path, settings: Finetun
     ``settings.epochs`` passes; save the result in ``out``, a folder that loads as
     ``hf:OUT``, with the model's card and how it was fine-tuned. Returns ``out``."""
     from datasets import Dataset
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
     from trl import SFTConfig, SFTTrainer
+
+    from auditdm.models.hf import load_processor
 
     if not pairs:
         raise UserError("nothing to fine-tune on: no question-answer pairs")
     folder = ModelSpec.parse(model).folder()
-    processor = AutoProcessor.from_pretrained(folder, local_files_only=True, backend="pil")
-    if getattr(processor, "chat_template", None) is None:
-        raise UserError(f"{model} cannot be fine-tuned here: it has no chat template")
+    processor = load_processor(folder)
     vlm = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True,
                                                       dtype=settings.dtype)  # fmt: skip
     if settings.freeze_vision:

@@ -1,8 +1,15 @@
-"""The transformers backend: any image-text-to-text model with a chat template, from a
-local folder (loaded offline) or a hub id. World models load through it too."""
+"""The transformers backend: any image-text-to-text model, from a local folder (loaded
+offline) or a hub id. World models load through it too.
+
+Checked families (tests/models/test_families.py): LLaVA, Idefics3, Gemma3, PaliGemma, and,
+where torchvision is installed (their processors need it), Qwen2-VL, Qwen2.5-VL and SmolVLM.
+Prompts go through the model's chat template; PaliGemma, which has none, gets the prompt
+format it was trained on: the image, then ``answer en QUESTION``.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,11 +55,11 @@ class HFModel:
         self.progress = progress
         where, dtype = placement(device, dtype)  # bad values fail before any weight is read
         source = resolve(path)
-        self.processor = _load(AutoProcessor, source, backend="pil")
-        if getattr(self.processor, "chat_template", None) is None:
-            raise ModelLoadError(f"model {source} has no chat template")
+        self.processor = load_processor(source)
         self.model = _load(AutoModelForImageTextToText, source, dtype=dtype, use_safetensors=True)
         self.model.to(where).eval()
+        if self.model.generation_config.pad_token_id is None:
+            self.model.generation_config.pad_token_id = self.processor.tokenizer.pad_token_id
 
     def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:
         """Greedy replies, each with the model's probability of it: the product of its
@@ -99,13 +106,8 @@ class HFModel:
         confidence: bool,
     ) -> list[tuple[str, float]]:
         """The replies, each with its probability when ``confidence`` (else 1.0)."""
-        texts = self.processor.apply_chat_template(
-            [chat(prompt) for prompt in prompts], add_generation_prompt=True, tokenize=False
-        )
-        inputs = self.processor(
-            text=texts, images=[image.convert("RGB") for image in images], padding=True, padding_side="left",
-            return_tensors="pt",
-        ).to(self.model.device, dtype=self.model.dtype)  # fmt: skip
+        inputs = encode(self.processor, prompts, images, padding_side="left")
+        inputs = inputs.to(self.model.device, dtype=self.model.dtype)
         sampling: dict[str, Any] = {"do_sample": False}
         if temperature > 0:  # plain sampling from the model's distribution: no top-k or top-p cut
             sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
@@ -117,11 +119,65 @@ class HFModel:
         if not confidence:
             return [(text, 1.0) for text in texts]
         log_probs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
-        tokenizer = self.processor.tokenizer
-        ends = torch.tensor([tokenizer.eos_token_id, tokenizer.pad_token_id], device=new_tokens.device)
+        ends = torch.tensor(self._end_tokens(), device=new_tokens.device)
         answer = (~torch.isin(new_tokens, ends)).cumprod(dim=1)  # up to the first end token: then padding
         probabilities = torch.exp((log_probs.float() * answer).sum(dim=1))
         return list(zip(texts, probabilities.tolist()))
+
+    def _end_tokens(self) -> list[int]:
+        """The tokens that end a reply: the generation config's (end of turn too), end and padding."""
+        configured = self.model.generation_config.eos_token_id
+        tokenizer = self.processor.tokenizer
+        ends = [*(configured if isinstance(configured, list) else [configured]), tokenizer.eos_token_id,
+                tokenizer.pad_token_id]  # fmt: skip
+        return [token for token in ends if token is not None]
+
+
+def encode(processor: Any, prompts: Sequence[str], images: Sequence[Image.Image], padding_side: str,
+           replies: Sequence[str] | None = None) -> Any:  # fmt: skip
+    """The model inputs of ``prompts[i]`` about ``images[i]`` (followed by ``replies[i]``, to
+    train on), in the model's own prompt format; one image per prompt."""
+    if _has_chat_template(processor):
+        conversations = [chat(p) if replies is None else chat(p, r) for p, r in zip(prompts, replies or prompts)]
+        texts = processor.apply_chat_template(conversations, add_generation_prompt=replies is None, tokenize=False)
+        extra = {}
+    else:  # PaliGemma: the image, then the prompt (the processor adds <bos> and "\n"); an answer is the suffix
+        texts = [processor.image_token + PALIGEMMA_PREFIX + prompt for prompt in prompts]
+        extra = {} if replies is None else {"suffix": list(replies)}
+    # One list of images per prompt: the form every family's processor takes (Gemma3's only).
+    return processor(text=texts, images=[[image.convert("RGB")] for image in images], padding=True,
+                     padding_side=padding_side, return_tensors="pt", **extra)  # fmt: skip
+
+
+PALIGEMMA_PREFIX = "answer en "  # the task prefix of PaliGemma's visual question answering
+
+
+def _has_chat_template(processor: Any) -> bool:
+    return getattr(processor, "chat_template", None) is not None
+
+
+def load_processor(source: Path | str) -> Any:
+    """The model's processor (images through PIL, as on every machine), with a pad token: a
+    tokenizer without one pads with its end token. A processor that needs a library which is
+    not installed says which; one with no prompt format we know (a chat template, or
+    PaliGemma's) is an error."""
+    from transformers.utils import is_torchvision_available
+
+    try:
+        processor = _load(AutoProcessor, source, backend="pil")
+    except (ImportError, ModelLoadError, AttributeError) as error:  # ImportError: transformers names the package
+        if not is_torchvision_available() and "video_processor" in str(error).lower().replace(" ", "_"):
+            raise ModelLoadError(f"the processor of {source} needs torchvision (for its video processor): "
+                                 "pip install torchvision, the build that matches your torch") from None  # fmt: skip
+        if isinstance(error, ModelLoadError):  # it names the source already
+            raise
+        raise ModelLoadError(f"cannot load the processor of {source}: {error}") from None
+    if not _has_chat_template(processor) and type(processor).__name__ != "PaliGemmaProcessor":
+        raise ModelLoadError(f"model {source} has no chat template")
+    tokenizer = processor.tokenizer
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return processor
 
 
 def placement(device: str, dtype: str | torch.dtype | None) -> tuple[torch.device, torch.dtype | None]:
@@ -153,11 +209,34 @@ def resolve(path: str | Path) -> Path | str:
     return text
 
 
-def _load(auto_class: Any, source: Path | str, **kwargs: Any) -> Any:
-    """`auto_class.from_pretrained(source)`, a folder from local files only (a hub id may
-    download unless HF_HUB_OFFLINE is set), failures as ModelLoadError."""
+@functools.cache
+def _from_cache_only(repo: str) -> bool:
+    """Whether a hub id must load from the local cache: the hub is off (HF_HUB_OFFLINE) or
+    does not answer within seconds (then a cached copy is used; without one, an error now,
+    not after minutes of retries for every file)."""
+    from huggingface_hub import constants, model_info, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE:
+        return True
     try:
-        return auto_class.from_pretrained(source, local_files_only=isinstance(source, Path), **kwargs)
+        model_info(repo, timeout=HUB_TIMEOUT)
+        return False
+    except Exception as error:  # no network, a proxy, a private or missing repo: all end the same way
+        if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+            return True
+        raise ModelLoadError(f"cannot reach the Hugging Face hub for {repo} ({type(error).__name__}) and it is not "
+                             "in the local cache: download it where there is a network, or name a local folder") from None  # fmt: skip
+
+
+HUB_TIMEOUT = 10.0  # seconds
+
+
+def _load(auto_class: Any, source: Path | str, **kwargs: Any) -> Any:
+    """`auto_class.from_pretrained(source)`, a folder from local files only, a hub id from
+    the hub or, when it cannot be reached, the cache; failures as ModelLoadError."""
+    local = isinstance(source, Path) or _from_cache_only(source)
+    try:
+        return auto_class.from_pretrained(source, local_files_only=local, **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelLoadError(f"cannot load {auto_class.__name__} from {source}: {error}") from error
 
