@@ -88,7 +88,7 @@ def main() -> None:
         original = Probe(0, i, "image", None, 0, picture=source.picture, question=source.question)
         probes += altered(original, args.candidates, rng, synthesizer)
     probes = [replace(probe, index=k) for k, probe in enumerate(probes)]
-    answers = load_panel("world:target", (), "exact", None).answer(probes)
+    probes, answers = load_panel("world:target", (), "exact", None).answer(probes)
     failing: dict[str, set[int]] = defaultdict(set)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for probe, answer in zip(probes, answers):

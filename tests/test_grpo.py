@@ -97,7 +97,7 @@ def test_answer_novelty_pays_less_for_the_same_answer_however_worded(panel) -> N
     texts = ["how many circles are there ?"] * 6 + ["how many squares are there ?"] * 6
     reward = reward_for(panel, novelty=0.5, memory=16, novelty_of="answer")
     rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, source=sources)
-    answers = panel.answer(reward.probes(texts, ["question"] * 12, sources))
+    _, answers = panel.answer(reward.probes(texts, ["question"] * 12, sources))
     flagged = [(a.consensus, r) for a, r in zip(answers, rewards) if a and a.score]
     repeats = [r for i, (answer, r) in enumerate(flagged) if answer in [a for a, _ in flagged[:i]]]
     assert flagged[0][1] == pytest.approx(1.5) and repeats  # the data holds a repeated answer

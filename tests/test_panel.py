@@ -25,7 +25,7 @@ def test_references_below_the_confidence_abstain() -> None:
     images, questions = [p.picture.image for p in made], [p.question for p in made]
     rated = [r.confidences(images, questions) for r in references]
     threshold = sorted(p for answers in rated for _, p in answers)[len(made)]  # some abstain, most do not
-    gated = Panel(target, references, judge, min_confidence=threshold).answer(made)
+    _, gated = Panel(target, references, judge, min_confidence=threshold).answer(made)
     targets = target.generate(images, questions)
     for i, answers in enumerate(gated):
         votes = [a if p >= threshold else "" for a, p in (rated_answers[i] for rated_answers in rated)]
@@ -33,7 +33,7 @@ def test_references_below_the_confidence_abstain() -> None:
         assert answers.references == tuple(r[i][0] for r in rated)  # stored as answered
         assert (answers.consensus, answers.score) == (score(targets[i], votes, judge).consensus,
                                                       score(targets[i], votes, judge).score)  # fmt: skip
-    ungated = Panel(target, references, judge).answer(made)
+    _, ungated = Panel(target, references, judge).answer(made)
     assert sum(a.consensus is not None for a in gated if a) < sum(a.consensus is not None for a in ungated if a)
 
 
@@ -41,7 +41,8 @@ def test_failed_probes_get_no_answers() -> None:
     made = probes(2)
     failed = Probe(2, 0, "question", None, seed=0, picture=made[0].picture, question="", error="invalid question")
     panel = Panel(load_model("world:target"), [load_model("world:ref-a")], load_judge("exact"))
-    answers = panel.answer([made[0], failed, made[1]])
+    answered, answers = panel.answer([made[0], failed, made[1]])
+    assert answered == [made[0], failed, made[1]]
     assert answers[1] is None and answers[0] is not None and answers[2] is not None
 
 

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from tqdm.auto import tqdm
 
 from auditdm.auditor import Auditor, load_auditor
-from auditdm.backends import ModelSpec, load_domain, load_synthesizer
+from auditdm.backends import ModelSpec, check_synthesizer, load_domain, load_synthesizer
 from auditdm.errors import UserError
 from auditdm.files import cache_dir, write_text
 from auditdm.panel import Panel, load_panel
@@ -30,7 +30,7 @@ from auditdm.models import CARD
 from auditdm.records import PAIRINGS, SYNTHESES, Labelled, Pairing, RunSummary, SourceImage, Synthesis, Task
 from auditdm.store import DATABASE, RunStore, lock_run
 from auditdm.summary import summarize
-from auditdm.synth import Synthesizer
+from auditdm.synth import SynthesisOptions, Synthesizer
 from auditdm.verify import check, weak_and_blind
 
 if TYPE_CHECKING:
@@ -52,7 +52,8 @@ class AuditConfig:
     prompts: str | None = None  # prompt set; None: the auditor's own
     pairings: tuple[Pairing, ...] = PAIRINGS
     syntheses: tuple[Synthesis, ...] = SYNTHESES
-    synthesizer: str = "world"
+    generator: str = "world"  # G: world, or diffusers:ID_OR_PATH (a text-to-image pipeline)
+    editor: str = "world"  # E: world (edits world images only), or diffusers:ID_OR_PATH (an editing pipeline)
     images: str | None = None  # a folder of images; None: images of `domain`
     domain: str = "world"  # the embedded domain whose images are audited when no folder is given
     image_count: int = 40  # domain images, when no folder is given
@@ -66,10 +67,16 @@ class AuditConfig:
     weak_skill_questions: int = 100  # per skill, to find the target's weak skills (on domain images); 0: skip
     device: str = "cpu"  # where every model runs ("cuda:0", ...)
     dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
+    concurrency: int = 8  # requests in flight at once per remote (openai:) model
+    synthesis_device: tuple[str, ...] = ()  # G's and E's: one for both, or G's then E's; empty: `device`
+    synthesis_dtype: str | None = None  # None: `dtype`
+    synthesis_steps: int | None = None  # denoising steps; None: each pipeline's default
+    guidance: float | None = None  # guidance scale; None: each pipeline's default
+    cpu_offload: bool = False  # diffusers' model CPU offload, for a GPU too small for a whole pipeline
 
     def __post_init__(self) -> None:
         for flag, value in (("--probes", self.probes), ("--batch-size", self.batch_size),
-                            ("--image-count", self.image_count)):  # fmt: skip
+                            ("--image-count", self.image_count), ("--concurrency", self.concurrency)):  # fmt: skip
             if value < 1:
                 raise UserError(f"{flag} {value}: must be at least 1")
         if self.temperature < 0 or self.weak_skill_questions < 0:
@@ -79,11 +86,19 @@ class AuditConfig:
             unknown = [g for g in given if g not in known]
             if unknown or not given:
                 raise UserError(f"unknown {name} {', '.join(unknown) or '(none given)'} (choose from {', '.join(known)})")
+        self.synthesis_options()
+
+    def synthesis_options(self) -> tuple[SynthesisOptions, SynthesisOptions]:
+        """How the generator and the editor run."""
+        return SynthesisOptions.per_role(self.synthesis_device, self.device, self.synthesis_dtype or self.dtype,
+                                         self.synthesis_steps, self.guidance, self.cpu_offload)  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditConfig:
-        tuples = {"references", "pairings", "syntheses"}
+        tuples = {"references", "pairings", "syntheses", "synthesis_device"}
         values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items()}
+        if "synthesizer" in values:  # a run from before G and E were chosen apart
+            values["generator"] = values["editor"] = values.pop("synthesizer")
         return cls(**values)
 
 
@@ -166,12 +181,13 @@ def _start(config: AuditConfig, out: Path, progress: bool, resumed: bool) -> Run
 def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synthesizer]]:
     """Load every model the audit needs (first errors first: a bad name fails in seconds);
     the config comes back with its references named."""
-    synthesizer = load_synthesizer(config.synthesizer)
-    placement = {"device": config.device, "dtype": config.dtype}
+    check_synthesizer(config.generator, config.editor)
+    options = {"device": config.device, "dtype": config.dtype, "concurrency": config.concurrency}
     panel = load_panel(config.target, config.references, config.judge, config.quorum, config.min_confidence,
-                       **placement)  # fmt: skip
+                       **options)  # fmt: skip
     config = dataclasses.replace(config, references=tuple(r.name for r in panel.references))
-    auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, **placement)
+    auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, **options)
+    synthesizer = load_synthesizer(config.generator, config.editor, config.synthesis_options())
     return config, (auditor, panel, synthesizer)
 
 
@@ -237,7 +253,7 @@ def _run(audit: Audit, progress: bool) -> RunSummary:
         planned = [plan_probe(audit.sources, config.pairings, config.syntheses, config.seed, i, parents)
                    for i in indices]  # fmt: skip
         probes = make_probes(planned, auditor, audit.synthesizer, config.seed, batch)
-        answers = clock.timed(lambda: panel.answer(probes))
+        probes, answers = clock.timed(lambda: panel.answer(probes))  # a probe a model could not answer fails
         # Verification only: the scores above never see the oracle.
         checks = [check(p.question or "", p.picture) if a is not None and p.picture is not None else None
                   for p, a in zip(probes, answers)]  # fmt: skip

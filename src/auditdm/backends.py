@@ -5,10 +5,15 @@ A new backend is one module plus one line here. Modules are named as strings and
 only when used, so a backend's heavy libraries load only for the runs that need them.
 
 A model backend module provides ``load(name, **options)`` (a VLM, see ``models``) and
-``resolve(name)`` (its weights: a local folder, or a hub id); optionally
-``default_references()`` (the references a target of this kind is audited against when
-none are named) and ``training_examples(name, seed)`` (the model's own training data, which
-rectification mixes in so that the model does not forget).
+``resolve(name)`` (its weights: a local folder, or a hub id; for a remote model, its name);
+optionally ``default_references()`` (the references a target of this kind is audited against
+when none are named) and ``training_examples(name, seed)`` (the model's own training data,
+which rectification mixes in so that the model does not forget). The ``concurrency`` option
+(requests in flight at once) reaches only a ``load`` that names it.
+
+A synthesizer backend module (``world``, ``diffusers:ID_OR_PATH``) provides ``check(name,
+role)``, which fails at once on a name that cannot play the role (generator or editor), and
+``load(name, role, options)``, which gives the generator or editor (see ``synth``).
 """
 
 from __future__ import annotations
@@ -24,14 +29,16 @@ from auditdm.errors import UserError
 if TYPE_CHECKING:
     from auditdm.domains import Domain
     from auditdm.records import Scene
-    from auditdm.synth import Synthesizer
+    from auditdm.synth import Role, SynthesisOptions, Synthesizer
 
 MODELS: dict[str, str] = {
     "world": "auditdm.world.zoo.cards",  # world:NAME, a model of the embedded world's zoo
     "hf": "auditdm.models.hf",  # hf:PATH_OR_HUB_ID, any transformers image-text-to-text model
+    "openai": "auditdm.models.openai",  # openai:MODEL[@BASE_URL], a model behind an OpenAI-compatible server
 }
 SYNTHESIZERS: dict[str, str] = {
-    "world": "auditdm.world.synth:WorldSynthesizer",  # the world's renderer as G and E
+    "world": "auditdm.world.synth",  # world: the world's renderer as G and E (E edits world images only)
+    "diffusers": "auditdm.diffusion",  # diffusers:ID_OR_PATH: a text-to-image pipeline as G, an editing one as E
 }
 DOMAINS: dict[str, str] = {
     "world": "auditdm.world.domain:WORLD",  # the embedded world: images, oracle, grammar, benchmark
@@ -102,10 +109,32 @@ def add_commands(commands: Any) -> None:
         _named(COMMANDS, name, "command group")(commands)
 
 
-def load_synthesizer(name: str) -> Synthesizer:
-    """The synthesizer a name gives (``world``)."""
-    synthesizer: Synthesizer = _named(SYNTHESIZERS, name, "image synthesis backend")()
-    return synthesizer
+def _synthesis_backend(spec: str) -> tuple[ModuleType, str]:
+    kind, _, name = spec.partition(":")
+    if kind not in SYNTHESIZERS:
+        raise UserError(f"unknown image synthesis backend {kind!r} (have: {', '.join(SYNTHESIZERS)})")
+    return importlib.import_module(SYNTHESIZERS[kind]), name
+
+
+def check_synthesizer(generator: str, editor: str) -> None:
+    """Fail now, before any model loads, on a generator or editor spec that cannot play its role."""
+    for role, spec in (("generator", generator), ("editor", editor)):
+        backend, name = _synthesis_backend(spec)
+        backend.check(name, role)
+
+
+def load_synthesizer(generator: str = "world", editor: str = "world",
+                     options: tuple[SynthesisOptions, SynthesisOptions] | None = None) -> Synthesizer:  # fmt: skip
+    """G and E from their ``kind[:name]`` specs (``world``, ``diffusers:black-forest-labs/FLUX.1-dev``),
+    with the generator's and the editor's options, as one synthesizer."""
+    from auditdm.synth import SynthesisOptions, SynthesisPair
+
+    roles: tuple[tuple[Role, str], ...] = (("generator", generator), ("editor", editor))
+    made = []
+    for (role, spec), role_options in zip(roles, options or (SynthesisOptions(), SynthesisOptions())):
+        backend, name = _synthesis_backend(spec)
+        made.append(backend.load(name, role, role_options))
+    return SynthesisPair(*made)
 
 
 def load_domain(name: str) -> Domain:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from auditdm.auditor import auditor_spec
-from auditdm.backends import ModelSpec, load_synthesizer
+from auditdm.backends import ModelSpec, check_synthesizer, load_synthesizer
 from auditdm.errors import UserError
 from auditdm.files import write_text
 from auditdm.models import write_card as write_model_card
@@ -34,7 +34,7 @@ from auditdm.probes import with_instruction, with_question
 from auditdm.prompts import PROMPTS
 from auditdm.records import TASKS, Answers, Probe, SourceImage, Synthesis, Task
 from auditdm.sources import load_sources
-from auditdm.synth import Synthesizer
+from auditdm.synth import SynthesisOptions, Synthesizer
 
 SETTINGS = "settings.json"
 CURVES = "curves.jsonl"
@@ -61,7 +61,8 @@ class GRPOSettings:
     images: int = 512  # domain training images (a stream apart from the audit's), when no folder is given
     image_folder: str | None = None  # a folder of training images instead
     domain: str = "world"  # the embedded domain whose images train the auditor
-    synthesizer: str = "world"
+    generator: str = "world"  # makes images from captions: world, or diffusers:ID_OR_PATH (text-to-image)
+    editor: str = "world"  # edits images: world, or diffusers:ID_OR_PATH (an editing pipeline)
     group_size: int = 8  # G: probes sampled per image and path
     batch_size: int = 32  # probes per step (completions, as TRL counts them)
     steps: int = 1200
@@ -89,6 +90,11 @@ class GRPOSettings:
     seed: int = 0
     device: str = "cpu"  # where the auditor trains and every model runs: cpu, cuda, cuda:0, ...
     dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
+    synthesis_device: tuple[str, ...] = ()  # one for both, or the generator's then the editor's; empty: `device`
+    synthesis_dtype: str | None = None  # None: `dtype`
+    synthesis_steps: int | None = None  # denoising steps; None: each pipeline's default
+    guidance: float | None = None  # guidance scale; None: each pipeline's default
+    cpu_offload: bool = False  # diffusers' model CPU offload, for a GPU too small for a whole pipeline
 
     def __post_init__(self) -> None:
         if self.batch_size % self.group_size:
@@ -105,10 +111,18 @@ class GRPOSettings:
         if self.prompts not in PROMPTS:
             raise UserError(f"unknown prompt set {self.prompts!r} (have: {', '.join(PROMPTS)})")
         check_min_confidence(self.min_confidence)  # before the training folder is made
+        self.synthesis_options()
+
+    def synthesis_options(self) -> tuple[SynthesisOptions, SynthesisOptions]:
+        """How the generator and the editor run."""
+        return SynthesisOptions.per_role(self.synthesis_device, self.device, self.synthesis_dtype or self.dtype,
+                                         self.synthesis_steps, self.guidance, self.cpu_offload)  # fmt: skip
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GRPOSettings:
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if "synthesizer" in values:  # a training from before G and E were chosen apart
+            values["generator"] = values["editor"] = values.pop("synthesizer")
         return cls(**values)
 
 
@@ -158,7 +172,7 @@ class AuditReward:
                  trainer_state: Any = None, **_: Any) -> list[float]:  # fmt: skip
         texts = [completion_text(c) for c in completions]
         probes = self.probes(texts, task, source)
-        answers = self.panel.answer(probes)
+        probes, answers = self.panel.answer(probes)
         rewards = [float(a.score) if a else 0.0 for a in answers]
         flagged = [(i, a) for i, a in enumerate(answers) if a and a.score]
         compared = [(a.consensus or "") if self.novelty_of == "answer" else texts[i] for i, a in flagged]
@@ -254,8 +268,10 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     with ``resume``, continue from the last checkpoint there. Returns the final auditor's
     folder (``final``, else ``out/final``), loadable as ``--auditor hf:FOLDER``."""
     from datasets import Dataset
-    from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
+    from transformers import AutoModelForImageTextToText, TrainerCallback
     from trl import GRPOTrainer
+
+    from auditdm.models.hf import load_processor
 
     settings = _settings_for(settings, out, resume)
     checkpoint = _last_checkpoint(out) if resume else None
@@ -263,19 +279,23 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
         kept = [line for line in (out / CURVES).read_text().splitlines() if json.loads(line)["step"] <= checkpoint[1]]
         write_text(out / CURVES, "".join(line + "\n" for line in kept))
     source = ModelSpec.parse(auditor_spec(settings.auditor)).resolve()
+    check_synthesizer(settings.generator, settings.editor)
     placement = {"device": settings.device, "dtype": settings.dtype}
     panel = load_panel(settings.target, settings.references, settings.judge, settings.quorum,
                        settings.min_confidence, **placement)  # fmt: skip
     sources = training_sources(settings)
+    synthesizer = load_synthesizer(settings.generator, settings.editor, settings.synthesis_options())
     if not resume:  # only once the models load: a bad option leaves no folder that blocks the next try
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / SETTINGS, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
-    reward = AuditReward(panel, load_synthesizer(settings.synthesizer), sources, settings.novelty, settings.memory,
+    reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory,
                          out / CURVES, settings.novelty_of, settings.novelty_as)  # fmt: skip
     local = isinstance(source, Path)
     model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=local, use_safetensors=True,
                                                         dtype=settings.dtype)  # fmt: skip
-    processor = AutoProcessor.from_pretrained(source, local_files_only=local, backend="pil")
+    processor = load_processor(source)
+    if processor.chat_template is None:  # TRL writes the prompts through it
+        raise UserError(f"{settings.auditor} cannot be trained as an auditor: it has no chat template")
     peft_config = None
     if settings.lora_rank:
         from peft import LoraConfig

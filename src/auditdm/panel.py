@@ -7,18 +7,22 @@ score): only the models' answers enter it, never the oracle.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from auditdm.backends import default_references
 from auditdm.errors import UserError
 from auditdm.judge import Judge, load_judge, score_many
-from auditdm.models import VLM, load_model
+from auditdm.models import VLM, ReplyError, load_model
 from auditdm.records import Answers, Probe
 
 if TYPE_CHECKING:
     from PIL import Image
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,27 +42,51 @@ class Panel:
     quorum: int | None = None
     min_confidence: float | None = None
 
-    def answer(self, probes: Sequence[Probe]) -> list[Answers | None]:
-        """The answers and score of every valid probe (one with a picture and a question),
-        in order; None for a failed probe (it scores 0)."""
+    def answer(self, probes: Sequence[Probe]) -> tuple[list[Probe], list[Answers | None]]:
+        """The probes and the answers and score of every valid one (with a picture and a
+        question), in order; None for a failed probe (it scores 0). A valid probe that some
+        model could not answer (``ReplyError``) comes back failed, with the reason."""
         valid = [p for p in probes if p.valid]
         if not valid:
-            return [None] * len(probes)
+            return list(probes), [None] * len(probes)
         images = [p.picture.image for p in valid if p.picture is not None]
         questions = [p.question or "" for p in valid]
-        targets = self.target.generate(images, questions)
-        rated = [self._answers(reference, images, questions) for reference in self.references]
-        per_probe = [tuple(answer for answer, _ in answers) for answers in zip(*rated)]
-        votes = [tuple(a if self.min_confidence is None or p >= self.min_confidence else "" for a, p in answers)
-                 for answers in zip(*rated)]  # fmt: skip  # an empty answer never agrees: an abstention
-        verdicts = score_many(targets, votes, self.judge, self.quorum)
-        answered = iter([Answers(t, refs, v.consensus, v.score) for t, refs, v in zip(targets, per_probe, verdicts)])
-        return [next(answered) if p.valid else None for p in probes]
+        failed: dict[int, str] = {}  # position in `valid` -> why a model gave no answer
+        targets = _replies(self.target, partial(self.target.generate, images, questions), failed)
+        rated = [_replies(r, partial(self._answers, r, images, questions), failed) for r in self.references]
+        answered = [i for i in range(len(valid)) if i not in failed]
+        rows = [[answers[i] for answers in rated] for i in answered]
+        votes = [tuple(a if self.min_confidence is None or p >= self.min_confidence else "" for a, p in row)
+                 for row in rows]  # fmt: skip  # an empty answer never agrees: an abstention
+        verdicts = score_many([targets[i] for i in answered], votes, self.judge, self.quorum)
+        scored = {i: Answers(targets[i], tuple(a for a, _ in row), v.consensus, v.score)
+                  for i, row, v in zip(answered, rows, verdicts)}  # fmt: skip
+        made: list[Probe] = []
+        answers: list[Answers | None] = []
+        positions = iter(range(len(valid)))
+        for probe in probes:
+            i = next(positions) if probe.valid else None
+            made.append(dataclasses.replace(probe, error=failed[i]) if i in failed else probe)
+            answers.append(None if i is None else scored.get(i))
+        return made, answers
 
     def _answers(self, reference: VLM, images: list[Image.Image], questions: list[str]) -> list[tuple[str, float]]:
         if self.min_confidence is None:
             return [(answer, 1.0) for answer in reference.generate(images, questions)]
         return reference.confidences(images, questions)
+
+
+def _replies(model: VLM, ask: Callable[[], list[T]], failed: dict[int, str]) -> list[T]:
+    """What ``ask`` returns; where ``model`` gave no reply, why goes into ``failed`` (the
+    first reason a probe gets), and the reply is None: that probe is not scored."""
+    try:
+        return ask()
+    except ReplyError as error:
+        for i, reason in enumerate(error.reasons):
+            if reason is not None:
+                failed.setdefault(i, f"{model.name} gave no answer: {reason}")
+        replies: list[T] = error.replies
+        return replies
 
 
 def check_min_confidence(value: float | None) -> None:
@@ -68,10 +96,10 @@ def check_min_confidence(value: float | None) -> None:
 
 
 def load_panel(target: str, references: Sequence[str], judge: str, quorum: int | None,
-               min_confidence: float | None = None, **options: object) -> Panel:  # fmt: skip
+               min_confidence: float | None = None, **options: Any) -> Panel:  # fmt: skip
     """Load the judge, the target and the references (none given: the target's kind's
     defaults), first errors first; each model's ``name`` is its spec; ``options`` (device,
-    dtype) go to every model."""
+    dtype, concurrency) go to every model."""
     check_min_confidence(min_confidence)
     loaded_judge = load_judge(judge)
     loaded_target = load_model(target, **options)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from auditdm.errors import SynthesisError, UserError
+from auditdm.models import ReplyError
 from auditdm.questions import question_error
 from auditdm.records import SYNTHESES, Pairing, Probe, SourceImage, Synthesis, Task
 from auditdm.synth import Synthesizer
@@ -96,14 +98,27 @@ def make_probes(planned: Sequence[Probe], auditor: Writer, synthesizer: Synthesi
     for synthesis in SYNTHESES:
         group = [p for p in planned if p.synthesis == synthesis]
         for probe, text in zip(group, _write(auditor, group, synthesis, derive_seed(*seed, synthesis))):
-            made[probe.index] = with_instruction(probe, text, synthesizer)
+            made[probe.index] = (with_instruction(probe, text, synthesizer) if isinstance(text, str) else
+                                 dataclasses.replace(probe, picture=None, error=text.reason))  # fmt: skip
     asking = [p for p in made.values() if p.pairing != "image" and p.error is None]
     for probe, text in zip(asking, _write(auditor, asking, "question", derive_seed(*seed, "question"))):
-        made[probe.index] = with_question(probe, text)
+        made[probe.index] = with_question(probe, text) if isinstance(text, str) else (
+            dataclasses.replace(probe, error=text.reason))  # fmt: skip
     return [made[p.index] for p in planned]
 
 
-def _write(auditor: Writer, probes: Sequence[Probe], task: Task, seed: int) -> list[str]:
+@dataclass(frozen=True)
+class _NoText:
+    """The auditor (a remote model) gave no text for a probe: why."""
+
+    reason: str
+
+
+def _write(auditor: Writer, probes: Sequence[Probe], task: Task, seed: int) -> list[str | _NoText]:
     if not probes:
         return []
-    return auditor.write([p.picture.image for p in probes if p.picture is not None], task, seed)
+    try:
+        return list(auditor.write([p.picture.image for p in probes if p.picture is not None], task, seed))
+    except ReplyError as error:
+        return [_NoText(f"no {task} from the auditor: {reason}") if reason else text
+                for text, reason in zip(error.replies, error.reasons)]  # fmt: skip

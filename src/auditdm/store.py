@@ -198,12 +198,14 @@ class RunStore:
 
     def probes(self) -> Iterator[ProbeRecord]:
         """Every stored probe, in order, with every model's answer; ``verifiable`` when its
-        source image has a domain's scene (so the oracle checked it)."""
+        source image has a domain's scene, unless it was answered about an image without
+        one (a diffusers image), which the oracle could not check."""
         answers: dict[int, dict[str, str]] = {}
         for probe, model, answer in self.db.execute("SELECT probe, model, answer FROM answers ORDER BY rowid"):
             answers.setdefault(probe, {})[model] = answer
         cursor = self.db.execute(
-            "SELECT probes.*, sources.world FROM probes JOIN sources ON sources.idx = probes.source ORDER BY probes.idx"
+            "SELECT probes.*, sources.world AND (probes.error IS NOT NULL OR probes.oracle_status IS NOT NULL) "
+            "FROM probes JOIN sources ON sources.idx = probes.source ORDER BY probes.idx"
         )
         names = [c[0] for c in cursor.description][:-1]
         for *columns, verifiable in cursor:

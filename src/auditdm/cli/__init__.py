@@ -1,6 +1,6 @@
 """The ``auditdm`` command line: ``runs.py`` (audit, compare, findings, report, export),
-``train.py`` (train-auditor), ``rectify.py`` (rectify), and the backends' own groups (``auditdm world``, in
-``world/cli.py``).
+``train.py`` (train-auditor), ``rectify.py`` (rectify), ``serve.py`` (serve), and the
+backends' own groups (``auditdm world``, in ``world/cli.py``).
 
 Every subcommand has ``--help``. Errors that come from the user's input print one line
 naming the input and exit with status 2; ``--debug`` shows the traceback instead.
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from auditdm.backends import add_commands
     from auditdm.cli.rectify import add_rectify
     from auditdm.cli.runs import add_run_commands
+    from auditdm.cli.serve import add_serve
     from auditdm.cli.train import add_train_auditor
 
     parser = argparse.ArgumentParser(
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(commands)
     add_train_auditor(commands)
     add_rectify(commands)
+    add_serve(commands)
     add_commands(commands)
     return parser
 
@@ -78,6 +80,25 @@ def optional_float(text: str) -> float | None:
 def comma_list(text: str) -> list[str]:
     """A comma-separated flag value as a list."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def synthesis_flags(option: Callable[..., None]) -> None:
+    """The flags that choose the generator G and the editor E, and how they run: the same for
+    ``audit``, ``compare`` and ``train-auditor`` (``option`` adds the flag of a config field)."""
+    option("--generator", "makes new images from the auditor's captions: world (the world's renderer) or "
+           "diffusers:ID_OR_PATH, a text-to-image pipeline such as black-forest-labs/FLUX.1-dev (default: "
+           "%(default)s)", metavar="SPEC")  # fmt: skip
+    option("--editor", "edits images by the auditor's commands: world (world images only) or diffusers:ID_OR_PATH, "
+           "an editing pipeline such as black-forest-labs/FLUX.1-Kontext-dev (default: %(default)s)",
+           metavar="SPEC")  # fmt: skip
+    option("--synthesis-device", "where diffusers pipelines run: one device for both, or the generator's and the "
+           "editor's, comma-separated (default: --device)", type=comma_list, metavar="D[,D]")  # fmt: skip
+    option("--synthesis-dtype", "diffusers pipelines' dtype, e.g. bfloat16 (default: --dtype, else float32)",
+           metavar="DTYPE")
+    option("--synthesis-steps", "denoising steps per image (default: each pipeline's own)", type=int, metavar="N")
+    option("--guidance", "guidance scale (default: each pipeline's own)", type=float, metavar="SCALE")
+    option("--cpu-offload", "keep only the running model of a pipeline on the GPU (diffusers' model CPU offload, "
+           "for a GPU too small for the whole pipeline)", action="store_true")  # fmt: skip
 
 
 def _quiet_libraries() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from auditdm.audit import AuditConfig
-from auditdm.cli import comma_list, config_from, default, field_option
+from auditdm.cli import comma_list, config_from, default, field_option, synthesis_flags
 from auditdm.errors import UserError
 from auditdm.export import FORMATS
 from auditdm.prompts import PROMPT_SETS
@@ -102,8 +102,8 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     Every default is ``AuditConfig``'s."""
 
     option = functools.partial(field_option, parser, AuditConfig)
-    option("--auditor", "the auditor: world:NAME, hf:PATH or a folder; world:baseline is the untrained baseline "
-           "(default: %(default)s, GRPO-trained)")  # fmt: skip
+    option("--auditor", "the auditor: world:NAME, hf:PATH, openai:MODEL@URL or a folder; world:baseline is the "
+           "untrained baseline (default: %(default)s, GRPO-trained)")  # fmt: skip
     option("--prompts", "the auditor's prompt set (default: the one the auditor was trained for; auditdm for "
            "hf: auditors)", choices=PROMPT_SETS)  # fmt: skip
     option("--pairings", f"{', '.join(PAIRINGS)}: question = (Q*, I), image = (Q, I*), both = (Q*, I*) "
@@ -121,6 +121,9 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
            "images only; 0 skips it (default: %(default)s)", type=int)  # fmt: skip
     option("--device", "where the models run: cpu, cuda:0, ... (default: %(default)s)")
     option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
+    option("--concurrency", "requests in flight at once to each openai: model (default: %(default)s)", type=int,
+           metavar="N")
+    synthesis_flags(option)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -134,8 +137,8 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
         "the oracle verifies what was flagged. With no options: world:target against the world references, "
         "with the GRPO-trained world auditor, on 40 world images.",
     )  # fmt: skip
-    audit.add_argument("--target", default=default(AuditConfig, "target"), help="model to audit: world:NAME or "
-                       "hf:PATH (default: %(default)s)")  # fmt: skip
+    audit.add_argument("--target", default=default(AuditConfig, "target"), help="model to audit: world:NAME, "
+                       "hf:PATH or openai:MODEL@BASE_URL (default: %(default)s)")  # fmt: skip
     audit.add_argument("--references", type=comma_list, metavar="A,B,...", default=default(AuditConfig, "references"),
                        help="reference models, comma-separated (default: every world reference); one reference = "
                        "model-comparison mode")  # fmt: skip

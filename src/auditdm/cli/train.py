@@ -6,7 +6,7 @@ import argparse
 import functools
 from pathlib import Path
 
-from auditdm.cli import comma_list, config_from, field_option, optional_float
+from auditdm.cli import comma_list, config_from, field_option, optional_float, synthesis_flags
 from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, GRPOSettings
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import TASKS
@@ -67,4 +67,5 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--device", "where the auditor trains and the models run: cpu, cuda (the first visible GPU), ... "
            "(default: %(default)s)")  # fmt: skip
     option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
+    synthesis_flags(option)
     train.set_defaults(handler=_train_auditor)

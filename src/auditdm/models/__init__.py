@@ -2,18 +2,21 @@
 small protocol.
 
 A model is named by a ``kind:name`` string (``backends.MODELS``): ``world:target`` (the
-zoo) or ``hf:/path/or/hub-id`` (any transformers image-text-to-text model). Backends live
-in their own modules and import their heavy libraries there.
+zoo), ``hf:/path/or/hub-id`` (any transformers image-text-to-text model) or
+``openai:MODEL@URL`` (a model behind an OpenAI-compatible server). Backends live in their
+own modules and import their heavy libraries there.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from auditdm.backends import ModelSpec
+from auditdm.errors import UserError
 from auditdm.files import write_text
 
 if TYPE_CHECKING:
@@ -24,8 +27,25 @@ CARD = "auditdm.json"
 was trained for, how it was trained, its training curves."""
 
 
+class ReplyError(UserError):
+    """Some replies of a batch could not be had: a remote model's server kept failing, or
+    sent an empty or malformed reply. A backend that can lose single replies raises it once
+    the whole batch is done, so the replies that came are kept: ``replies[i]`` is reply i
+    as the call returns it, None where ``reasons[i]`` says why there is none.
+
+    The audit stores such a probe as failed, with the reason, and goes on; where nothing
+    handles it (a model's benchmark, say) it stops the command with one line.
+    """
+
+    def __init__(self, model: str, replies: Sequence[Any], reasons: Sequence[str | None]) -> None:
+        failed = [reason for reason in reasons if reason is not None]
+        super().__init__(f"{model}: {len(failed)} of {len(reasons)} replies failed (first: {failed[0]})")
+        self.replies, self.reasons = list(replies), list(reasons)
+
+
 class VLM(Protocol):
-    """A vision-language model: one reply per (image, prompt) pair."""
+    """A vision-language model: one reply per (image, prompt) pair (``ReplyError`` where a
+    remote model could not give some)."""
 
     name: str  # the spec it was loaded from
 
@@ -40,10 +60,13 @@ class VLM(Protocol):
         ...
 
 
-def load_model(spec: str, **options: Any) -> VLM:
+def load_model(spec: str, *, concurrency: int | None = None, **options: Any) -> VLM:
     """The model a ``kind:name`` string names; ``options`` (device, dtype, batch_size,
-    progress, ...) go to its backend."""
+    progress, ...) go to its backend, and ``concurrency`` (requests in flight at once) only
+    to a backend whose ``load`` names it: one that answers over the network."""
     parsed = ModelSpec.parse(spec)
+    if concurrency is not None and "concurrency" in inspect.signature(parsed.backend.load).parameters:
+        options["concurrency"] = concurrency
     model: VLM = parsed.backend.load(parsed.name, **options)
     return model
 

@@ -2,7 +2,8 @@
 
 They stand in for FLUX.1-dev and FLUX.1-Kontext: text in, picture out, and, like them,
 they fill in whatever the text leaves unsaid. Unlike them, the result's scene is known.
-``WorldSynthesizer`` is the pair as the audit's ``Synthesizer`` (``backends.SYNTHESIZERS``).
+``WorldSynthesizer`` is the pair as the audit's ``Synthesizer``; ``check`` and ``load`` make
+it the ``world`` synthesis backend (``backends.SYNTHESIZERS``), in either role.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from PIL import Image
 
 from auditdm.errors import SynthesisError, UserError
 from auditdm.records import Picture
+from auditdm.synth import Role, SynthesisOptions
 from auditdm.world.edit import apply_edit
 from auditdm.world.parse import parse_caption, parse_edit
 from auditdm.world.render import render, scene_of
@@ -83,3 +85,15 @@ class WorldSynthesizer:
         except UserError as error:  # ParseError, EditError
             raise SynthesisError(str(error)) from None
         return Picture(render(scene), scene)
+
+
+def check(name: str, role: Role) -> None:
+    """The world backend is one renderer: it takes no name."""
+    if name:
+        raise UserError(f"--{role} world:{name}: the world's renderer takes no name (give --{role} world)")
+
+
+def load(name: str, role: Role, options: SynthesisOptions) -> WorldSynthesizer:
+    """The renderer as G or E; it runs on the CPU in no time, so ``options`` change nothing."""
+    check(name, role)
+    return WorldSynthesizer()

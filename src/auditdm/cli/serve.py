@@ -1,0 +1,30 @@
+"""``auditdm serve``: a model as an OpenAI-compatible server (``serve.py``)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from auditdm.serve import serve
+
+    serve(args.model, args.host, args.port, device=args.device, dtype=args.dtype)
+    return 0
+
+
+def add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    serve = commands.add_parser(
+        "serve", help="serve a model as an OpenAI-compatible API",
+        description="Serve MODEL (world:NAME or hf:PATH) over HTTP as an OpenAI-compatible chat-completions API "
+        "(GET /v1/models, POST /v1/chat/completions with one image as a data URL and its prompt), under the "
+        "name after its kind: `auditdm serve world:target` is audited elsewhere with --target "
+        "openai:target@http://HOST:PORT/v1. With logprobs, the reply's probability comes as one entry for the "
+        "whole reply. Needs the serve extra: pip install 'auditdm[serve]'. No authentication: keep the default "
+        "host (this machine only) unless the network is trusted.",
+    )  # fmt: skip
+    serve.add_argument("model", help="the model to serve: world:NAME or hf:PATH")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda:0, ... (default: %(default)s)")
+    serve.add_argument("--dtype", help="model dtype, e.g. bfloat16 (default: as saved)")
+    serve.set_defaults(handler=_serve)

@@ -1,0 +1,172 @@
+"""``auditdm serve``: any model (``world:``, ``hf:``) as an OpenAI-compatible server, so that
+the ``openai:`` backend, or any other client, can audit it over HTTP.
+
+``GET /v1/models`` lists the one model, under its spec's name (``world:target`` serves
+``target``). ``POST /v1/chat/completions`` takes one user message holding one image as a
+data URL (an ``image_url`` part) and text parts (the prompt); ``temperature``, ``seed`` and
+``max_tokens`` (or ``max_completion_tokens``) as the API has them. With ``logprobs: true``
+(greedy only) the reply is the model's greedy one at its own length, and
+``choices[0].logprobs.content`` holds one entry, the whole reply with its total logprob:
+our models give a reply's probability, not each token's. Clients that sum the entries, as
+the ``openai:`` backend does, read it as they read a per-token server. Input it cannot
+take is answered with HTTP 400 and the reason.
+
+Model calls run one at a time (a lock): a torch model is not made for concurrent calls,
+and requests are short.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import re
+import sys
+import threading
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image, UnidentifiedImageError
+
+from auditdm.backends import ModelSpec
+from auditdm.errors import UserError
+from auditdm.models import VLM, load_model
+
+try:
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, Field
+except ImportError:
+    raise UserError("auditdm serve needs fastapi and uvicorn: pip install 'auditdm[serve]'") from None
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+_DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,(.*)", re.DOTALL)
+
+
+class ImageURL(BaseModel):
+    url: str
+
+
+class Part(BaseModel):
+    type: str
+    text: str | None = None
+    image_url: ImageURL | None = None
+
+
+class Message(BaseModel):
+    role: str
+    content: str | list[Part]
+
+
+class ChatRequest(BaseModel):
+    """The fields of a chat-completions request we read; others are ignored."""
+
+    model: str
+    messages: list[Message]
+    temperature: float = Field(1.0, ge=0)  # the API's default
+    seed: int | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    logprobs: bool = False
+    n: int = 1
+    stream: bool = False
+
+
+class BadRequest(Exception):
+    """A request we cannot answer: HTTP 400 with this message."""
+
+
+def read_image(url: str) -> Image.Image:
+    """The image a data URL holds."""
+    found = _DATA_URL.fullmatch(url)
+    if found is None:
+        raise BadRequest(f"image_url must be a base64 data URL (data:image/png;base64,...), got {url[:40]!r}")
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(found.group(1), validate=True)))
+        image.load()
+    except (binascii.Error, UnidentifiedImageError, OSError) as error:
+        raise BadRequest(f"image_url holds no readable image: {error}") from None
+    return image
+
+
+def read_messages(messages: Sequence[Message]) -> tuple[Image.Image, str]:
+    """The image and the prompt of the one user message."""
+    if len(messages) != 1 or messages[0].role != "user":
+        raise BadRequest("send one user message: an image and its prompt (these models take no system prompt or "
+                         "earlier turns)")  # fmt: skip
+    content = messages[0].content
+    parts = [Part(type="text", text=content)] if isinstance(content, str) else content
+    images = [read_image(p.image_url.url) for p in parts if p.type == "image_url" and p.image_url is not None]
+    if len(images) != 1:
+        raise BadRequest(f"the message must hold exactly one image_url part, it holds {len(images)}")
+    return images[0], "\n".join(p.text for p in parts if p.type == "text" and p.text)
+
+
+def answer(model: VLM, request: ChatRequest, image: Image.Image, prompt: str) -> dict[str, Any]:
+    """The choice a request gets: the reply and, if asked, its logprob."""
+    if not request.logprobs:
+        length = request.max_completion_tokens or request.max_tokens
+        [text] = model.generate([image], [prompt], max_new_tokens=length, temperature=request.temperature,
+                                seed=request.seed or 0)  # fmt: skip
+        return _choice(text, None)
+    [(text, probability)] = model.confidences([image], [prompt])
+    logprob = math.log(max(probability, sys.float_info.min))  # an underflowed 0 still has a finite log
+    return _choice(text, {"content": [{"token": text, "logprob": logprob, "bytes": list(text.encode()),
+                                       "top_logprobs": []}]})  # fmt: skip
+
+
+def _choice(text: str, logprobs: dict[str, Any] | None) -> dict[str, Any]:
+    message = {"role": "assistant", "content": text}
+    return {"index": 0, "message": message, "finish_reason": "stop", "logprobs": logprobs}
+
+
+def create_app(model: VLM, served: str) -> FastAPI:
+    """The server of ``model``, known to clients as ``served``."""
+    app = FastAPI(title=f"auditdm: {served}")
+    lock = threading.Lock()
+
+    def refuse(message: str) -> JSONResponse:
+        return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "code": 400}}, 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in error.errors())
+        return refuse(f"invalid request: {problems}")
+
+    @app.exception_handler(BadRequest)
+    async def bad(_: Request, error: BadRequest) -> JSONResponse:
+        return refuse(str(error))
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": served, "object": "model", "created": 0, "owned_by": "auditdm"}]}
+
+    @app.post("/v1/chat/completions")
+    def complete(request: ChatRequest) -> dict[str, Any]:  # a plain def: FastAPI runs it in a worker thread
+        if request.model != served:
+            raise BadRequest(f"unknown model {request.model!r}: this server serves {served!r}")
+        if request.stream or request.n != 1:
+            raise BadRequest("streaming and n > 1 are not supported")
+        if request.logprobs and request.temperature > 0:
+            raise BadRequest("logprobs are given for greedy replies only: send temperature 0")
+        image, prompt = read_messages(request.messages)
+        with lock:
+            choice = answer(model, request, image, prompt)
+        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+                "model": served, "choices": [choice]}  # fmt: skip
+
+    return app
+
+
+def serve(spec: str, host: str, port: int, **options: Any) -> None:
+    """Load the model ``spec`` names (``options``: device, dtype) and serve it until stopped."""
+    model = load_model(spec, **options)
+    served = ModelSpec.parse(spec).name
+    print(f"serving {spec} as {served!r}: auditdm audit --target openai:{served}@http://{host}:{port}/v1")
+    uvicorn.run(create_app(model, served), host=host, port=port)
