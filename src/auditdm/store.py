@@ -212,6 +212,10 @@ class RunStore:
             row = dict(zip(names, columns))
             yield ProbeRecord(**row, verifiable=bool(verifiable), answers=answers.get(row["idx"], {}))
 
+    def roles(self) -> dict[str, str]:
+        """Each model that answered in the run, and its role: ``target`` or ``reference``."""
+        return dict(self.db.execute("SELECT DISTINCT model, role FROM answers"))
+
     def replace_categories(self, categories: Sequence[Category]) -> None:
         """Store the failure categories in place of any earlier ones, all or nothing."""
         with self.db:
