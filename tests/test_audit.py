@@ -352,12 +352,12 @@ def test_a_damaged_store_is_named_and_reading_a_run_writes_nothing(tmp_path) -> 
     result = subprocess.run([sys.executable, "-m", "auditdm.cli", "export", str(run_dir), "-o", str(out)],
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0 and len(out.read_text().splitlines()) == 5, result.stderr
-    # Exports into a missing folder or onto a folder, and a run whose image was removed:
-    # one line each, and nothing replaced.
+    # Exports into a file or onto a folder, and a run whose image was removed: one line each,
+    # and nothing replaced.
     keep = tmp_path / "keep"
     keep.mkdir()
     (keep / "notes.txt").write_text("mine")
-    for output, fmt, message in ((tmp_path / "missing" / "p.jsonl", "jsonl", "the folder"),
+    for output, fmt, message in ((keep / "notes.txt" / "p.jsonl", "jsonl", "notes.txt is a file, not a folder"),
                                  (keep, "jsonl", "keep is a folder: name a file"),
                                  (keep, "hf-dataset", "keep is a folder but no dataset")):  # fmt: skip
         result = subprocess.run([sys.executable, "-m", "auditdm.cli", "export", str(run_dir), "--format", fmt,

@@ -7,7 +7,6 @@ import sqlite3
 
 import pytest
 
-from auditdm.export import export_run
 from auditdm.records import Answers, OracleCheck, Picture, Probe, SourceImage
 from auditdm.store import RunStore, RunStoreError
 from auditdm.world.render import render
@@ -69,16 +68,6 @@ def test_formats_and_folders_are_checked(store, tmp_path) -> None:
         store.db.execute("UPDATE meta SET value = '99' WHERE key = 'format'")
     with pytest.raises(RunStoreError, match="run format 99"):
         RunStore.open(folder)
-
-
-def test_export_to_jsonl_and_parquet(store) -> None:
-    import pyarrow.parquet as pq
-
-    commit(store, 0, [probe(store, 0), probe(store, 1, error="empty")])
-    lines = export_run(store.folder, "jsonl").read_text().splitlines()
-    assert [json.loads(line)["idx"] for line in lines] == [0, 1]
-    table = pq.read_table(export_run(store.folder, "parquet")).to_pylist()
-    assert table[0]["answers"][0] == {"model": "world:target", "answer": "41"} and table[1]["answers"] == []
 
 
 def test_a_store_comes_into_being_whole(tmp_path) -> None:

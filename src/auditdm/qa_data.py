@@ -2,7 +2,7 @@
 Parquet, or LLaVA-style JSON (or JSONL); read as ``Labelled`` examples.
 
 Rectification mixes such a dataset (the target's original training data, or any data it
-should not forget) into its fine-tuning; auditdm's own ``export --format hf-dataset`` reads
+should not forget) into its fine-tuning; auditdm's own ``export --format sft`` reads
 back the same way. Accepted rows:
 - chat rows: ``images`` (a list, or ``image``) and ``messages`` (a user turn, then the
   assistant's answer), as TRL's VLM fine-tuning and auditdm's export write them;

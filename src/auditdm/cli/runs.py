@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -179,12 +180,18 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     report.add_argument("run_dir", type=Path)
     report.set_defaults(handler=_report)
 
-    export = commands.add_parser("export", help="export a run: probes as JSONL or Parquet, or a dataset",
-                                 description="Export a run: every probe of an audit with its answers, one row each; or "
-                                 "an audit's labelled probes or a rectification's training pairs as a dataset.")  # fmt: skip
+    formats = "\n".join(textwrap.fill(text, 100, initial_indent=f"  {name:<11} ", subsequent_indent=" " * 14)
+                         for name, text in FORMATS.items())  # fmt: skip
+    export = commands.add_parser(
+        "export", help="export a run: its probes as JSONL, Parquet or a dataset, or training data",
+        description=textwrap.fill("Export a run: every probe of an audit, one row each, or chat training data "
+                                  "(an audit's flagged probes, a rectification's training pairs). Written inside the "
+                                  "run (probes.jsonl, probes.parquet, probes.dataset, sft.dataset; a rectification's "
+                                  "pairs.dataset) unless -o names a file (jsonl, parquet) or a folder (hf-dataset, "
+                                  "sft); folders that do not exist are made.", 100) + "\n\nformats:\n" + formats,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     export.add_argument("run_dir", type=Path)
-    export.add_argument("--format", choices=FORMATS, default="jsonl", help="jsonl or parquet (an audit's probes), "
-                        "hf-dataset (a Hugging Face dataset of images and chat messages: an audit's labelled probes, "
-                        "a rectification's training pairs; default: %(default)s)")  # fmt: skip
+    export.add_argument("--format", choices=FORMATS, default="jsonl", help="what to write (default: %(default)s)")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: RUN_DIR/probes.FORMAT)")
     export.set_defaults(handler=_export)
