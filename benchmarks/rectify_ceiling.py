@@ -5,7 +5,7 @@
 Rectification can at best teach the target what perfectly labelled pairs teach it. This draws
 N world questions with the oracle's answers (from a stream apart from the held-out benchmark)
 on the given skills (default: the target's weak skills the consensus can see), mixes them with
-as many examples of the target's own training data, fine-tunes world:target with
+`--mix` times as many examples of the target's own training data, fine-tunes world:target with
 rectification's settings (auditdm.finetune, the defaults of `auditdm rectify`), and prints the
 held-out accuracy per skill before and after, as `auditdm world eval` measures it.
 """
@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--skills", default=",".join(VISIBLE_WEAK), help="skills the pairs ask about")
     parser.add_argument("--epochs", type=float, default=FinetuneSettings.epochs)
     parser.add_argument("--lr", type=float, default=FinetuneSettings.lr)
+    parser.add_argument("--mix", type=float, default=1.0, help="examples of the target's own data per pair")
     parser.add_argument("--per-skill", type=int, default=100, help="held-out questions per skill")
     args = parser.parse_args()
     skills = args.skills.split(",")
@@ -51,7 +52,7 @@ def main() -> None:
         rng = random.Random(f"rectify-ceiling:{count}")
         pairs = [sample_example(rng, skills[i % len(skills)]) for i in range(count)]
         examples = [Labelled(e.image(), e.question.text(), e.answer, e.skill) for e in pairs]
-        examples += list(islice(training_examples("target", 800_000 + count), count))
+        examples += list(islice(training_examples("target", 800_000 + count), round(args.mix * count)))
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "model"
             finetune("world:target", examples, out, FinetuneSettings(epochs=args.epochs, lr=args.lr), progress=False)
