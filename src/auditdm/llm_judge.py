@@ -3,10 +3,9 @@ mean the same thing.
 
 The paper gives no judging prompt (its appendix has only the auditor's), so ours is short and
 fixed: the two answers, then yes or no. The reply's first word decides: ``yes`` is the same,
-``no`` is different. Any other reply is unparseable and counts as different, the safe side
-for neither purpose (references that cannot be shown to agree form no consensus; a target that
-cannot be shown to agree is flagged), and is stored with its raw text, where
-``judgements.reply`` shows it.
+``no`` is different. Any other reply is unparseable and counts as different (references it
+leaves unproven form no consensus; a target it leaves unproven is flagged), and its raw text
+is stored (``judgements.reply``), so that such flags can be found and discounted.
 
 Each distinct pair is asked once per run, either way round: the judge remembers its decisions,
 the audit stores them beside the answers and gives them back on resume. Requests go through
