@@ -4,7 +4,8 @@ For every probe the target's answer is compared with the references' consensus (
 s = 1 when they differ, SPEC section 2); on images of an embedded domain the oracle then
 verifies what was flagged. Probes are made and committed in batches of ``batch_size``:
 each batch is drawn from seeds of its own, so a resumed run redoes an interrupted batch
-exactly as an uninterrupted run would have done it.
+exactly as an uninterrupted run would have done it. A resume also asks again the probes that
+failed only because a remote model or judge lost a reply, and nothing else.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from tqdm.auto import tqdm
 
@@ -24,10 +25,12 @@ from auditdm.auditor import Auditor, load_auditor
 from auditdm.backends import ModelSpec, check_synthesizer, load_domain, load_synthesizer
 from auditdm.errors import UserError
 from auditdm.files import cache_dir, write_text
-from auditdm.panel import Panel, load_panel
+from auditdm.judge import Remembering
+from auditdm.panel import Panel, load_panel, lost_reply
 from auditdm.probes import make_probes, plan_probe, probe_kinds
 from auditdm.models import CARD
-from auditdm.records import PAIRINGS, SYNTHESES, Labelled, Pairing, RunSummary, SourceImage, Synthesis, Task
+from auditdm.records import (PAIRINGS, SYNTHESES, Answers, Labelled, OracleCheck, Pairing, Probe, ProbeRecord,
+                             RunSummary, SourceImage, Synthesis, Task)  # fmt: skip
 from auditdm.store import DATABASE, RunStore, lock_run
 from auditdm.summary import summarize
 from auditdm.synth import SynthesisOptions, Synthesizer
@@ -158,7 +161,7 @@ def resume_audit(run_dir: Path, progress: bool = True) -> RunSummary:
     store = RunStore.open(run_dir)
     lock = lock_run(run_dir)
     config, models = _load(AuditConfig.from_dict(store.meta()["config"]))
-    return _run(Audit(config, store, *models, sources=store.sources(), lock=lock), progress)
+    return _run(Audit(config, store, *models, sources=store.sources(), lock=lock), progress, answer_lost=True)
 
 
 def _start(config: AuditConfig, out: Path, progress: bool, resumed: bool) -> RunSummary:
@@ -232,13 +235,16 @@ def _benchmark_key(config: AuditConfig, domain: str, examples: Sequence[Labelled
     return digest.hexdigest()
 
 
-def _run(audit: Audit, progress: bool) -> RunSummary:
+def _run(audit: Audit, progress: bool, answer_lost: bool = False) -> RunSummary:
+    """Make, answer and store every batch not yet stored; with ``answer_lost`` (a resume), then
+    ask again the probes whose replies were lost."""
     config, store, panel = audit.config, audit.store, audit.panel
     parents = store.source_addresses()
     done = store.done_batches()
     clock = Stopwatch()
     auditor = _TimedAuditor(audit.auditor, clock)
-    answerers = [(panel.target.name, "target"), *((r.name, "reference") for r in panel.references)]
+    if isinstance(panel.judge, Remembering):  # an LLM judge: what it decided before is not asked again
+        panel.judge.recall(store.decisions(panel.judge.name))
     flagged = sum(p.score for p in store.probes())
     meta = store.meta()
     seconds, model_seconds = meta["seconds"], meta.get("model_seconds", 0.0)  # what earlier processes spent
@@ -253,19 +259,62 @@ def _run(audit: Audit, progress: bool) -> RunSummary:
         planned = [plan_probe(audit.sources, config.pairings, config.syntheses, config.seed, i, parents)
                    for i in indices]  # fmt: skip
         probes = make_probes(planned, auditor, audit.synthesizer, config.seed, batch)
-        probes, answers = clock.timed(lambda: panel.answer(probes))  # a probe a model could not answer fails
-        # Verification only: the scores above never see the oracle.
-        checks = [check(p.question or "", p.picture) if a is not None and p.picture is not None else None
-                  for p, a in zip(probes, answers)]  # fmt: skip
+        probes, answers, checks = _answer(panel, probes, clock)
         # The time goes into the store with its batch: a killed run keeps the time it spent.
         seconds, model_seconds = seconds + time.perf_counter() - started, model_seconds + clock.seconds
-        store.commit_batch(batch, probes, answers, checks, audit.auditor.name, audit.auditor.prompts, answerers,
-                           meta={"seconds": seconds, "model_seconds": model_seconds})  # fmt: skip
+        store.commit_batch(batch, probes, answers, checks, audit.auditor.name, audit.auditor.prompts,
+                           _answerers(panel), meta={"seconds": seconds, "model_seconds": model_seconds},
+                           **_decisions(panel))  # fmt: skip
         flagged += sum(a.score for a in answers if a is not None)
         bar.update(len(probes))
         bar.set_postfix(flagged=flagged, refresh=False)
     bar.close()
+    if answer_lost:
+        _answer_lost(audit, progress)
     return conclude(store)
+
+
+def _answer(panel: Panel, probes: Sequence[Probe],
+            clock: Stopwatch) -> tuple[list[Probe], list[Answers | None], list[OracleCheck | None]]:  # fmt: skip
+    """The panel's answers (a probe a model could not answer fails) and the oracle's checks
+    of the answered probes; the scores never see the oracle, it only verifies them."""
+    made, answers = clock.timed(lambda: panel.answer(probes))
+    checks = [check(p.question or "", p.picture) if a is not None and p.picture is not None else None
+              for p, a in zip(made, answers)]  # fmt: skip
+    return made, answers, checks
+
+
+def _answer_lost(audit: Audit, progress: bool) -> None:
+    """Ask the panel again about the probes whose replies were lost, ``batch_size`` at a time,
+    each batch stored as it is answered (one that fails again keeps its new reason)."""
+    store, panel, size = audit.store, audit.panel, audit.config.batch_size
+    lost = [_stored_probe(store, p) for p in store.probes() if lost_reply(p.error, panel)]
+    clock = Stopwatch()
+    for start in tqdm(range(0, len(lost), size), desc="lost replies", unit="batch", disable=not progress or not lost):
+        started, clock.seconds = time.perf_counter(), 0.0
+        probes, answers, checks = _answer(panel, lost[start:start + size], clock)
+        meta = store.meta()
+        store.answer_again(probes, answers, checks, _answerers(panel), **_decisions(panel), meta={
+            "seconds": meta["seconds"] + time.perf_counter() - started,
+            "model_seconds": meta.get("model_seconds", 0.0) + clock.seconds})  # fmt: skip
+
+
+def _stored_probe(store: RunStore, record: ProbeRecord) -> Probe:
+    """A stored probe as it was made, without its error, to be answered again."""
+    return Probe(record.idx, record.source, cast(Pairing, record.pairing), cast(Synthesis | None, record.synthesis),
+                 record.seed, record.parent_image, store.load_picture(record.image or ""), record.question,
+                 record.instruction)  # fmt: skip
+
+
+def _answerers(panel: Panel) -> list[tuple[str, str]]:
+    return [(panel.target.name, "target"), *((r.name, "reference") for r in panel.references)]
+
+
+def _decisions(panel: Panel) -> dict[str, Any]:
+    """What the judge decided since it was last asked, for the store (an LLM judge's only)."""
+    if not isinstance(panel.judge, Remembering):
+        return {}
+    return {"judge": panel.judge.name, "decisions": panel.judge.unsaved()}
 
 
 def conclude(store: RunStore) -> RunSummary:

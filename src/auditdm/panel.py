@@ -45,7 +45,8 @@ class Panel:
     def answer(self, probes: Sequence[Probe]) -> tuple[list[Probe], list[Answers | None]]:
         """The probes and the answers and score of every valid one (with a picture and a
         question), in order; None for a failed probe (it scores 0). A valid probe that some
-        model could not answer (``ReplyError``) comes back failed, with the reason."""
+        model, or the judge, could not answer (``ReplyError``) comes back failed, with the
+        reason (see :func:`lost_reply`)."""
         valid = [p for p in probes if p.valid]
         if not valid:
             return list(probes), [None] * len(probes)
@@ -59,8 +60,9 @@ class Panel:
         votes = [tuple(a if self.min_confidence is None or p >= self.min_confidence else "" for a, p in row)
                  for row in rows]  # fmt: skip  # an empty answer never agrees: an abstention
         verdicts = score_many([targets[i] for i in answered], votes, self.judge, self.quorum)
+        failed |= {i: no_answer(self.judge.name, v.error) for i, v in zip(answered, verdicts) if v.error}
         scored = {i: Answers(targets[i], tuple(a for a, _ in row), v.consensus, v.score)
-                  for i, row, v in zip(answered, rows, verdicts)}  # fmt: skip
+                  for i, row, v in zip(answered, rows, verdicts) if not v.error}  # fmt: skip
         made: list[Probe] = []
         answers: list[Answers | None] = []
         positions = iter(range(len(valid)))
@@ -71,9 +73,13 @@ class Panel:
         return made, answers
 
     def _answers(self, reference: VLM, images: list[Image.Image], questions: list[str]) -> list[tuple[str, float]]:
-        if self.min_confidence is None:
+        if self.min_confidence is not None:
+            return reference.confidences(images, questions)
+        try:
             return [(answer, 1.0) for answer in reference.generate(images, questions)]
-        return reference.confidences(images, questions)
+        except ReplyError as error:  # the replies that came, in the shape of the ones above
+            raise ReplyError(reference.name, [None if r is None else (r, 1.0) for r in error.replies],
+                             error.reasons) from None  # fmt: skip
 
 
 def _replies(model: VLM, ask: Callable[[], list[T]], failed: dict[int, str]) -> list[T]:
@@ -84,9 +90,22 @@ def _replies(model: VLM, ask: Callable[[], list[T]], failed: dict[int, str]) -> 
     except ReplyError as error:
         for i, reason in enumerate(error.reasons):
             if reason is not None:
-                failed.setdefault(i, f"{model.name} gave no answer: {reason}")
+                failed.setdefault(i, no_answer(model.name, reason))
         replies: list[T] = error.replies
         return replies
+
+
+def no_answer(name: str, reason: str) -> str:
+    """A probe's error when the model or judge ``name`` gave no reply for it."""
+    return f"{name} gave no answer: {reason}"
+
+
+def lost_reply(error: str | None, panel: Panel) -> bool:
+    """Whether a probe failed only because a member of ``panel`` lost a reply (a resume asks
+    again), not for what the auditor or the synthesizer made of it (which asking again
+    cannot change)."""
+    names = (panel.target.name, *(r.name for r in panel.references), panel.judge.name)
+    return error is not None and any(error.startswith(no_answer(name, "")) for name in names)
 
 
 def check_min_confidence(value: float | None) -> None:
@@ -101,7 +120,7 @@ def load_panel(target: str, references: Sequence[str], judge: str, quorum: int |
     defaults), first errors first; each model's ``name`` is its spec; ``options`` (device,
     dtype, concurrency) go to every model."""
     check_min_confidence(min_confidence)
-    loaded_judge = load_judge(judge)
+    loaded_judge = load_judge(judge, concurrency=options.get("concurrency") or 8)
     loaded_target = load_model(target, **options)
     references = tuple(references) or default_references(target)
     if quorum is not None and not 1 <= quorum <= len(references):

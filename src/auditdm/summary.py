@@ -61,7 +61,7 @@ def format_summary(summary: RunSummary) -> str:
     lines = [
         f"audit of {summary.target} against {', '.join(summary.references)}",
         f"auditor {summary.auditor} ({summary.prompts} prompts), judge {summary.judge}",
-        f"probes {summary.probes} ({summary.failed} failed: invalid auditor output), "
+        f"probes {summary.probes} ({summary.failed} failed: invalid auditor output or a lost reply), "
         f"flagged {summary.flagged}, {summary.distinct_flagged} distinct (flag rate {_pct(summary.flag_rate)} of "
         f"distinct probes; {summary.repeats} probes repeat an earlier one's image and question)",
     ]

@@ -84,7 +84,7 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--quorum", "references that must agree (default: all)", type=int)
     option("--min-confidence", "a reference less sure than P of its answer abstains (default: none do)", type=float,
            metavar="P")  # fmt: skip
-    option("--judge", "exact, embedding, embedding:THRESHOLD (default: %(default)s)")
+    option("--judge", "exact, embedding, embedding:THRESHOLD or openai:MODEL@BASE_URL (default: %(default)s)")
     option("--iterations", "(default: %(default)s, as in the paper)", type=int)
     option("--mix", "examples of the target's own training data per generated pair (default: %(default)s)", type=float)
     option("--mix-data", "the data to mix in: a datasets folder, Parquet, or LLaVA-style JSON of images, questions "

@@ -114,7 +114,8 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--images", "a folder of images to audit on (default: world images)")
     option("--image-count", "world images to use (default: %(default)s)", type=int)
     option("--probes", "probes to make (default: %(default)s)", type=int)
-    option("--judge", "answer judge: exact, embedding, embedding:THRESHOLD (default: %(default)s)")
+    option("--judge", "answer judge: exact, embedding, embedding:THRESHOLD, or an LLM judge openai:MODEL@BASE_URL "
+           "(default: %(default)s)")
     option("--temperature", "the auditor's sampling temperature (default: %(default)s)", type=float)
     option("--seed", "fixes the images and every sample (default: %(default)s)", type=int)
     option("--batch-size", "probes made and stored together (default: %(default)s)", type=int)

@@ -39,7 +39,7 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--quorum", "references that must agree (default: all)", type=int)
     option("--min-confidence", "a reference whose probability of its own answer is below P abstains, so "
            "shared guesses do not pay (default: %(default)s; none: no gate)", type=optional_float, metavar="P")  # fmt: skip
-    option("--judge", "exact, embedding, embedding:THRESHOLD (default: %(default)s)")
+    option("--judge", "exact, embedding, embedding:THRESHOLD or openai:MODEL@BASE_URL (default: %(default)s)")
     option("--paths", f"enabled paths: {', '.join(TASKS)}; question is (Q*, I), caption and edit (Q, I*) "
            "(default: all)", type=comma_list, metavar="P,...", field="tasks")  # fmt: skip
     option("--prompts", "(default: %(default)s)", choices=PROMPT_SETS)
