@@ -28,7 +28,7 @@ from auditdm.files import cache_dir, write_text
 from auditdm.judge import Remembering
 from auditdm.panel import Panel, load_panel, lost_reply
 from auditdm.probes import make_probes, plan_probe, probe_kinds
-from auditdm.models import CARD
+from auditdm.models import CARD, load_model
 from auditdm.records import (PAIRINGS, SYNTHESES, Answers, Labelled, OracleCheck, Pairing, Probe, ProbeRecord,
                              RunSummary, SourceImage, Synthesis, Task)  # fmt: skip
 from auditdm.store import DATABASE, RunStore, lock_run
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 SUMMARY = "summary.json"
+EXECUTORS = ("local", "ray")
 CONFIG = "audit.json"  # written before the store, so that a start stopped early can be resumed
 T = TypeVar("T")
 
@@ -76,10 +77,14 @@ class AuditConfig:
     synthesis_steps: int | None = None  # denoising steps; None: each pipeline's default
     guidance: float | None = None  # guidance scale; None: each pipeline's default
     cpu_offload: bool = False  # diffusers' model CPU offload, for a GPU too small for a whole pipeline
+    executor: str = "local"  # where the models run: in this process, or in Ray actors ("ray")
+    ray_address: str | None = None  # None: a local Ray cluster for the run; "auto" or HOST:PORT: an existing one
+    replicas: int = 1  # Ray actors per model
 
     def __post_init__(self) -> None:
         for flag, value in (("--probes", self.probes), ("--batch-size", self.batch_size),
-                            ("--image-count", self.image_count), ("--concurrency", self.concurrency)):  # fmt: skip
+                            ("--image-count", self.image_count), ("--concurrency", self.concurrency),
+                            ("--replicas", self.replicas)):  # fmt: skip
             if value < 1:
                 raise UserError(f"{flag} {value}: must be at least 1")
         if self.temperature < 0 or self.weak_skill_questions < 0:
@@ -89,6 +94,8 @@ class AuditConfig:
             unknown = [g for g in given if g not in known]
             if unknown or not given:
                 raise UserError(f"unknown {name} {', '.join(unknown) or '(none given)'} (choose from {', '.join(known)})")
+        if self.executor not in EXECUTORS:
+            raise UserError(f"--executor {self.executor}: choose from {', '.join(EXECUTORS)}")
         self.synthesis_options()
 
     def synthesis_options(self) -> tuple[SynthesisOptions, SynthesisOptions]:
@@ -186,11 +193,19 @@ def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synth
     the config comes back with its references named."""
     check_synthesizer(config.generator, config.editor)
     options = {"device": config.device, "dtype": config.dtype, "concurrency": config.concurrency}
+    load, synthesize = load_model, load_synthesizer
+    if config.executor == "ray":  # the same models, behind the same protocols, in Ray actors
+        from auditdm.ray_executor import for_audit
+
+        executor = for_audit(config)
+        load, synthesize = executor.load_model, executor.load_synthesizer
     panel = load_panel(config.target, config.references, config.judge, config.quorum, config.min_confidence,
-                       **options)  # fmt: skip
+                       load=load, **options)  # fmt: skip
+    panel = dataclasses.replace(panel, concurrent=config.executor == "ray")
     config = dataclasses.replace(config, references=tuple(r.name for r in panel.references))
-    auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, **options)
-    synthesizer = load_synthesizer(config.generator, config.editor, config.synthesis_options())
+    auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, load=load,
+                           **options)  # fmt: skip
+    synthesizer = synthesize(config.generator, config.editor, config.synthesis_options())
     return config, (auditor, panel, synthesizer)
 
 

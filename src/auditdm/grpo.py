@@ -280,7 +280,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
         write_text(out / CURVES, "".join(line + "\n" for line in kept))
     source = ModelSpec.parse(auditor_spec(settings.auditor)).resolve()
     check_synthesizer(settings.generator, settings.editor)
-    placement = {"device": settings.device, "dtype": settings.dtype}
+    placement: dict[str, Any] = {"device": settings.device, "dtype": settings.dtype}
     panel = load_panel(settings.target, settings.references, settings.judge, settings.quorum,
                        settings.min_confidence, **placement)  # fmt: skip
     sources = training_sources(settings)
