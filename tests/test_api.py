@@ -11,7 +11,7 @@ from PIL import Image
 import auditdm
 from auditdm.records import ProbeRecord, RunSummary
 
-SMALL = dict(image_count=4, weak_skill_questions=3, batch_size=5)
+SMALL = dict(image_count=4, weak_skill_questions=3, commit_every=5)
 
 
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_an_audit_of_ordinary_images_runs_to_its_report(tmp_path) -> None:
     photographs(tmp_path / "photos")
     run_dir = tmp_path / "run"
     summary = auditdm.audit(run_dir, images=str(tmp_path / "photos"), probes=12, pairings=["question", "both"],
-                            batch_size=6, weak_skill_questions=3)  # fmt: skip
+                            commit_every=6, weak_skill_questions=3)  # fmt: skip
     assert summary.probes == 12 and summary.verified is None
     assert set(summary.by_kind) <= {"question", "both+caption", "both+edit"}
     assert all(counts.genuine is None for counts in summary.by_kind.values())
@@ -72,7 +72,7 @@ def test_a_bad_keyword_is_a_clear_error(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_train_auditor_returns_a_folder_that_audits(tmp_path) -> None:
-    final = auditdm.train_auditor(tmp_path / "grpo", steps=1, batch_size=8, group_size=4, images=2, save_every=1,
+    final = auditdm.train_auditor(tmp_path / "grpo", steps=1, train_batch_size=8, group_size=4, images=2, save_every=1,
                                   references=["world:ref-a"])  # fmt: skip
     assert (final / "model.safetensors").exists()
     summary = auditdm.audit(tmp_path / "run", auditor=str(final), probes=5, **SMALL)
