@@ -132,7 +132,7 @@ def synthesis_args(pipelines: tuple[Path, Path]) -> list[str]:
             "--synthesis-steps", "1"]  # fmt: skip
 
 
-AUDIT = ["--probes", "8", "--image-count", "4", "--weak-skill-questions", "0", "--batch-size", "4", "--seed", "2",
+AUDIT = ["--probes", "8", "--image-count", "4", "--weak-skill-questions", "0", "--commit-every", "4", "--seed", "2",
          "--pairings", "image,both"]  # fmt: skip
 
 
@@ -173,7 +173,7 @@ def test_photographs_are_edited_by_a_pipeline(pipelines, tmp_path) -> None:
     for name in ("astronaut", "coffee"):
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photos / f"{name}.jpg")
     run_dir = tmp_path / "run"
-    code = main(["audit", "--images", str(photos), "--pairings", "both", "--probes", "4", "--batch-size", "4",
+    code = main(["audit", "--images", str(photos), "--pairings", "both", "--probes", "4", "--commit-every", "4",
                  "--weak-skill-questions", "0", *synthesis_args(pipelines), "-o", str(run_dir), "--json"])  # fmt: skip
     assert code == 0
     store = RunStore.open(run_dir)

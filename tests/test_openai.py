@@ -36,7 +36,7 @@ from auditdm.world.domain import WORLD
 from servers import serving
 
 SECRET = "sk-test-do-not-store-0123456789"
-SMALL = ["--probes", "6", "--batch-size", "3", "--image-count", "3", "--weak-skill-questions", "0",
+SMALL = ["--probes", "6", "--commit-every", "3", "--image-count", "3", "--weak-skill-questions", "0",
          "--references", "world:ref-a", "--pairings", "question", "--json"]  # fmt: skip
 
 

@@ -2,19 +2,23 @@
 
 For every probe the target's answer is compared with the references' consensus (score
 s = 1 when they differ, SPEC section 2); on images of an embedded domain the oracle then
-verifies what was flagged. Probes are made and committed in batches of ``batch_size``:
+verifies what was flagged. Probes are made and committed in batches of ``commit_every``:
 each batch is drawn from seeds of its own, so a resumed run redoes an interrupted batch
 exactly as an uninterrupted run would have done it. A resume also asks again the probes that
-failed only because a remote model or judge lost a reply, and nothing else.
+failed only because a remote model or judge lost a reply, and nothing else. The models answer
+a batch's probes ``batch_size`` at a time (one forward pass each, as one call would split
+them), and the progress bar moves with them; before, it counts the batch's images as they
+are drawn.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
@@ -23,14 +27,14 @@ from tqdm.auto import tqdm
 
 from auditdm.auditor import Auditor, load_auditor
 from auditdm.backends import ModelSpec, check_synthesizer, load_domain, load_synthesizer
-from auditdm.errors import UserError
+from auditdm.errors import UserError, check_positive
 from auditdm.files import cache_dir, write_text
 from auditdm.judge import Remembering
 from auditdm.panel import Panel, load_panel, lost_reply
 from auditdm.probes import make_probes, plan_probe, probe_kinds
-from auditdm.models import CARD, load_model
-from auditdm.records import (PAIRINGS, SYNTHESES, Answers, Labelled, OracleCheck, Pairing, Probe, ProbeRecord,
-                             RunSummary, SourceImage, Synthesis, Task)  # fmt: skip
+from auditdm.models import CARD, VLM, load_model, model_options
+from auditdm.records import (PAIRINGS, SYNTHESES, Answers, Labelled, OracleCheck, Pairing, Picture, Probe,
+                             ProbeRecord, RunSummary, SourceImage, Synthesis, Task)  # fmt: skip
 from auditdm.store import DATABASE, RunStore, lock_run
 from auditdm.summary import summarize
 from auditdm.synth import SynthesisOptions, Synthesizer
@@ -61,16 +65,21 @@ class AuditConfig:
     images: str | None = None  # a folder of images; None: images of `domain`
     domain: str = "world"  # the embedded domain whose images are audited when no folder is given
     image_count: int = 40  # domain images, when no folder is given
+    limit: int | None = None  # at most this many images of the folder (the first in name order); None: all
     probes: int = 200
     quorum: int | None = None  # references that must agree; None: all
     min_confidence: float | None = None  # a reference less sure of its answer abstains; None: none do
     judge: str = "exact"
     temperature: float = 1.0  # the auditor's sampling temperature
     seed: int = 0
-    batch_size: int = 50  # probes per committed batch
+    commit_every: int = 50  # probes made and stored together: a killed run loses at most these
     weak_skill_questions: int = 100  # per skill, to find the target's weak skills (on domain images); 0: skip
     device: str = "cpu"  # where every model runs ("cuda:0", ...)
     dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
+    batch_size: int = 32  # prompts per forward pass of a model
+    max_new_tokens: int | None = None  # the length of the target's and references' answers; None: each backend's
+    revision: str | None = None  # the hub revision every hf: hub id loads at; None: its default branch
+    trust_remote_code: bool = False  # let hf: models run the code their hub repository holds
     concurrency: int = 8  # requests in flight at once per remote (openai:) model
     synthesis_device: tuple[str, ...] = ()  # G's and E's: one for both, or G's then E's; empty: `device`
     synthesis_dtype: str | None = None  # None: `dtype`
@@ -82,11 +91,9 @@ class AuditConfig:
     replicas: int = 1  # Ray actors per model
 
     def __post_init__(self) -> None:
-        for flag, value in (("--probes", self.probes), ("--batch-size", self.batch_size),
-                            ("--image-count", self.image_count), ("--concurrency", self.concurrency),
-                            ("--replicas", self.replicas)):  # fmt: skip
-            if value < 1:
-                raise UserError(f"{flag} {value}: must be at least 1")
+        check_positive(probes=self.probes, commit_every=self.commit_every, image_count=self.image_count,
+                       limit=self.limit, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
+                       concurrency=self.concurrency, replicas=self.replicas)  # fmt: skip
         if self.temperature < 0 or self.weak_skill_questions < 0:
             raise UserError(f"--temperature {self.temperature} and --weak-skill-questions {self.weak_skill_questions}: "
                             "neither may be negative")  # fmt: skip
@@ -109,6 +116,8 @@ class AuditConfig:
         values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items()}
         if "synthesizer" in values:  # a run from before G and E were chosen apart
             values["generator"] = values["editor"] = values.pop("synthesizer")
+        if "commit_every" not in values and "batch_size" in values:  # from before --batch-size meant a forward pass
+            values["commit_every"] = values.pop("batch_size")
         return cls(**values)
 
 
@@ -135,6 +144,31 @@ class _TimedAuditor:
 
     def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:
         return self.clock.timed(lambda: self.auditor.write(images, task, seed))
+
+
+@dataclass(frozen=True)
+class _ShownSynthesizer:
+    """The synthesizer, each image it draws shown on the bar: with a diffusion model, drawing
+    is the slow step of a batch, before any of its probes is answered."""
+
+    synthesizer: Synthesizer
+    bar: tqdm  # type: ignore[type-arg]
+    status: dict[str, int]  # the bar's postfix
+
+    @property
+    def name(self) -> str:
+        return self.synthesizer.name
+
+    def generate(self, caption: str, seed: int) -> Picture:
+        return self._drawn(self.synthesizer.generate(caption, seed))
+
+    def edit(self, picture: Picture, command: str, seed: int) -> Picture:
+        return self._drawn(self.synthesizer.edit(picture, command, seed))
+
+    def _drawn(self, picture: Picture) -> Picture:
+        self.status["drawn"] += 1
+        self.bar.set_postfix(self.status)
+        return picture
 
 
 @dataclass(frozen=True)
@@ -174,7 +208,7 @@ def resume_audit(run_dir: Path, progress: bool = True) -> RunSummary:
 def _start(config: AuditConfig, out: Path, progress: bool, resumed: bool) -> RunSummary:
     from auditdm.sources import load_sources
 
-    sources = load_sources(config.images, config.domain, config.image_count, config.seed)
+    sources = load_sources(config.images, config.domain, config.image_count, config.seed, limit=config.limit)
     for source in sources:  # a probe plan that cannot work fails now, not after the store exists
         probe_kinds(config.pairings, config.syntheses, source)
     config, (auditor, panel, synthesizer) = _load(config)
@@ -192,7 +226,7 @@ def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synth
     """Load every model the audit needs (first errors first: a bad name fails in seconds);
     the config comes back with its references named."""
     check_synthesizer(config.generator, config.editor)
-    options = {"device": config.device, "dtype": config.dtype, "concurrency": config.concurrency}
+    options = {**model_options(config), "concurrency": config.concurrency}
     load, synthesize = load_model, load_synthesizer
     if config.executor == "ray":  # the same models, behind the same protocols, in Ray actors
         from auditdm.ray_executor import for_audit
@@ -200,7 +234,7 @@ def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synth
         executor = for_audit(config)
         load, synthesize = executor.load_model, executor.load_synthesizer
     panel = load_panel(config.target, config.references, config.judge, config.quorum, config.min_confidence,
-                       load=load, **options)  # fmt: skip
+                       load=load, max_new_tokens=config.max_new_tokens, **options)  # fmt: skip
     panel = dataclasses.replace(panel, concurrent=config.executor == "ray")
     config = dataclasses.replace(config, references=tuple(r.name for r in panel.references))
     auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, load=load,
@@ -224,9 +258,11 @@ def _weak_skills(config: AuditConfig, panel: Panel, sources: Sequence[SourceImag
     if key and cached.is_file():
         found = json.loads(cached.read_text())
         return found["weak_skills"], found["consensus_blind"]
-    if progress:
-        print(f"finding the weak skills of {config.target} ({config.weak_skill_questions} held-out questions per skill)")
-    weak, blind = weak_and_blind(panel.target, panel.references, examples)
+    models = [panel.target, *panel.references]
+    with tqdm(total=len(examples) * len(models), desc=f"weak skills of {config.target}", unit="answer",
+              disable=not progress) as bar:  # fmt: skip
+        target, *references = (_Counted(m, bar, config.batch_size) for m in models)
+        weak, blind = weak_and_blind(target, references, examples)
     if key:
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_text(cached, json.dumps({"weak_skills": weak, "consensus_blind": blind}) + "\n")
@@ -237,7 +273,8 @@ def _benchmark_key(config: AuditConfig, domain: str, examples: Sequence[Labelled
     """What the weak skills depend on, hashed: the benchmark (questions, answers, pixels), and
     every model's files and placement. The same models on the same benchmark give the same
     answers, so a second audit reuses them; None (no caching) for a model with no local folder."""
-    digest = hashlib.sha256(json.dumps([domain, config.device, config.dtype]).encode())
+    digest = hashlib.sha256(json.dumps([domain, config.device, config.dtype, config.batch_size,
+                                        config.max_new_tokens]).encode())  # fmt: skip
     for example in examples:
         digest.update(f"{example.question}\t{example.answer}\t{example.skill}\n".encode())
         digest.update(example.image.tobytes())
@@ -260,29 +297,36 @@ def _run(audit: Audit, progress: bool, answer_lost: bool = False) -> RunSummary:
     auditor = _TimedAuditor(audit.auditor, clock)
     if isinstance(panel.judge, Remembering):  # an LLM judge: what it decided before is not asked again
         panel.judge.recall(store.decisions(panel.judge.name))
-    flagged = sum(p.score for p in store.probes())
+    status = {"flagged": sum(p.score for p in store.probes()), "drawn": 0}  # drawn: images of the current batch
     meta = store.meta()
     seconds, model_seconds = meta["seconds"], meta.get("model_seconds", 0.0)  # what earlier processes spent
+    every = config.commit_every
     bar = tqdm(total=config.probes, desc="probes", unit="probe", disable=not progress,
-               initial=min(config.probes, len(done) * config.batch_size))  # fmt: skip
-    bar.set_postfix(flagged=flagged, refresh=False)
-    for batch in range(0, (config.probes + config.batch_size - 1) // config.batch_size):
+               initial=min(config.probes, len(done) * every))  # fmt: skip
+    bar.set_postfix(status, refresh=False)
+    synthesizer = _ShownSynthesizer(audit.synthesizer, bar, status)
+    for batch in range(0, (config.probes + every - 1) // every):
         if batch in done:
             continue
-        started, clock.seconds = time.perf_counter(), 0.0
-        indices = range(batch * config.batch_size, min(config.probes, (batch + 1) * config.batch_size))
+        started, clock.seconds, status["drawn"] = time.perf_counter(), 0.0, 0
+        indices = range(batch * every, min(config.probes, (batch + 1) * every))
         planned = [plan_probe(audit.sources, config.pairings, config.syntheses, config.seed, i, parents)
                    for i in indices]  # fmt: skip
-        probes = make_probes(planned, auditor, audit.synthesizer, config.seed, batch)
-        probes, answers, checks = _answer(panel, probes, clock)
+        probes: list[Probe] = []
+        answers: list[Answers | None] = []
+        checks: list[OracleCheck | None] = []
+        for chunk in _forward_passes(make_probes(planned, auditor, synthesizer, config.seed, batch),
+                                     config.batch_size):  # fmt: skip
+            some, theirs, checked = _answer(panel, chunk, clock)
+            probes, answers, checks = probes + some, answers + theirs, checks + checked
+            status["flagged"] += sum(a.score for a in theirs if a is not None)
+            bar.set_postfix(status, refresh=False)
+            bar.update(len(chunk))
         # The time goes into the store with its batch: a killed run keeps the time it spent.
         seconds, model_seconds = seconds + time.perf_counter() - started, model_seconds + clock.seconds
         store.commit_batch(batch, probes, answers, checks, audit.auditor.name, audit.auditor.prompts,
                            _answerers(panel), meta={"seconds": seconds, "model_seconds": model_seconds},
                            **_decisions(panel))  # fmt: skip
-        flagged += sum(a.score for a in answers if a is not None)
-        bar.update(len(probes))
-        bar.set_postfix(flagged=flagged, refresh=False)
     bar.close()
     if answer_lost:
         _answer_lost(audit, progress)
@@ -300,9 +344,9 @@ def _answer(panel: Panel, probes: Sequence[Probe],
 
 
 def _answer_lost(audit: Audit, progress: bool) -> None:
-    """Ask the panel again about the probes whose replies were lost, ``batch_size`` at a time,
-    each batch stored as it is answered (one that fails again keeps its new reason)."""
-    store, panel, size = audit.store, audit.panel, audit.config.batch_size
+    """Ask the panel again about the probes whose replies were lost, ``commit_every`` at a
+    time, each batch stored as it is answered (one that fails again keeps its new reason)."""
+    store, panel, size = audit.store, audit.panel, audit.config.commit_every
     lost = [_stored_probe(store, p) for p in store.probes() if lost_reply(p.error, panel)]
     clock = Stopwatch()
     for start in tqdm(range(0, len(lost), size), desc="lost replies", unit="batch", disable=not progress or not lost):
@@ -330,6 +374,40 @@ def _decisions(panel: Panel) -> dict[str, Any]:
     if not isinstance(panel.judge, Remembering):
         return {}
     return {"judge": panel.judge.name, "decisions": panel.judge.unsaved()}
+
+
+def _forward_passes(probes: Sequence[Probe], size: int) -> Iterator[Sequence[Probe]]:
+    """The probes in runs of ``size`` valid ones (the invalid ones between them ride along):
+    each run is one forward pass of every model, as the whole batch would be split."""
+    start, valid = 0, 0
+    for end, probe in enumerate(probes, 1):
+        valid += probe.valid
+        if valid == size or end == len(probes):
+            yield probes[start:end]
+            start, valid = end, 0
+
+
+class _Counted:
+    """A model asked ``size`` prompts at a time (its forward passes), each moving ``bar``."""
+
+    def __init__(self, model: VLM, bar: tqdm, size: int) -> None:  # type: ignore[type-arg]
+        self.model, self.bar, self.size, self.name = model, bar, size, model.name
+
+    def generate(self, images: Sequence[Image.Image], prompts: Sequence[str], *, max_new_tokens: int | None = None,
+                 temperature: float = 0.0, seed: int = 0) -> list[str]:  # fmt: skip
+        return self._asked(functools.partial(self.model.generate, max_new_tokens=max_new_tokens,
+                                             temperature=temperature, seed=seed), images, prompts)  # fmt: skip
+
+    def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:
+        return self._asked(self.model.confidences, images, prompts)
+
+    def _asked(self, ask: Callable[[Sequence[Image.Image], Sequence[str]], list[T]], images: Sequence[Image.Image],
+               prompts: Sequence[str]) -> list[T]:  # fmt: skip
+        replies: list[T] = []
+        for start in range(0, len(images), self.size):
+            replies += ask(images[start : start + self.size], prompts[start : start + self.size])
+            self.bar.update(len(images[start : start + self.size]))
+        return replies
 
 
 def conclude(store: RunStore) -> RunSummary:

@@ -165,7 +165,7 @@ def create_app(model: VLM, served: str) -> FastAPI:
 
 
 def serve(spec: str, host: str, port: int, **options: Any) -> None:
-    """Load the model ``spec`` names (``options``: device, dtype) and serve it until stopped."""
+    """Load the model ``spec`` names (``options``: ``load_model``'s) and serve it until stopped."""
     model = load_model(spec, **options)
     served = ModelSpec.parse(spec).name
     print(f"serving {spec} as {served!r}: auditdm audit --target openai:{served}@http://{host}:{port}/v1")

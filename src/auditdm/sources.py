@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
-def load_sources(folder: str | Path | None, domain: str, count: int, seed: int) -> list[SourceImage]:
-    """The images of ``folder``, or else ``count`` images of ``domain`` drawn from ``seed``."""
+def load_sources(folder: str | Path | None, domain: str, count: int, seed: int,
+                 limit: int | None = None) -> list[SourceImage]:  # fmt: skip
+    """The images of ``folder`` (at most ``limit``), or else ``count`` images of ``domain``
+    drawn from ``seed``."""
     if folder is not None:
-        return folder_images(Path(folder))
+        return folder_images(Path(folder), limit)
     return load_domain(domain).images(count, seed)
 
 
@@ -108,8 +110,9 @@ def png_bytes(picture: Picture) -> bytes:
     return buffer.getvalue()
 
 
-def folder_images(folder: Path) -> list[SourceImage]:
-    """Every image in ``folder`` (not recursive), in name order.
+def folder_images(folder: Path, limit: int | None = None) -> list[SourceImage]:
+    """Every image in ``folder`` (not recursive), in name order; the first ``limit`` only,
+    the rest not even opened.
 
     A file that is not a readable image is an error naming it: an audit should not quietly
     skip part of what it was given. PNGs a domain wrote keep their scene and can be verified.
@@ -121,7 +124,7 @@ def folder_images(folder: Path) -> list[SourceImage]:
     broken = sorted(p.name for p in folder.iterdir() if p.is_symlink() and not p.exists())
     if broken:
         raise UserError(f"{folder / broken[0]}: a link to nothing (the audit would silently skip it)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))[:limit]
     if not files:
         raise UserError(f"{folder}: the folder has no files (expected images: {', '.join(IMAGE_SUFFIXES)})")
     sources = []

@@ -6,13 +6,15 @@ import argparse
 import dataclasses
 import functools
 import json
+import os
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 from auditdm.audit import EXECUTORS, AuditConfig
-from auditdm.cli import comma_list, config_from, default, field_option, synthesis_flags
+from auditdm.cli import (comma_list, config_from, default, field_option, model_flags, quiet_flag,
+                         synthesis_flags)  # fmt: skip
 from auditdm.errors import UserError
 from auditdm.export import FORMATS
 from auditdm.prompts import PROMPT_SETS
@@ -34,7 +36,7 @@ def _audit(args: argparse.Namespace) -> int:
     from auditdm.audit import resume_audit, start_audit
     from auditdm.summary import format_summary
 
-    progress = not args.json
+    progress = not (args.json or args.quiet)
     if args.resume:
         asked, defaults = _config(args), AuditConfig()
         given = [f.name for f in dataclasses.fields(AuditConfig) if getattr(asked, f.name) != getattr(defaults, f.name)]
@@ -57,7 +59,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise UserError(f"compare needs two different models (got {args.model_a} twice)")
     comparison = compare_models(args.model_a, args.model_b, _config(args, target=args.model_a),
                                 args.out or _stamp("compare"),
-                                progress=not args.json)  # fmt: skip
+                                progress=not (args.json or args.quiet))  # fmt: skip
     print(json.dumps(comparison, indent=2) if args.json else format_comparison(comparison))
     return 0
 
@@ -94,7 +96,9 @@ def _report(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from auditdm.export import export_run
 
-    print(f"wrote {export_run(args.run_dir, args.format, args.output)}")
+    if args.quiet:  # the datasets library's bars (hf-dataset), which it reads this switch for when imported
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    print(f"wrote {export_run(args.run_dir, args.format, args.out)}")
     return 0
 
 
@@ -112,13 +116,16 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--synthesis", f"how new images are made: {', '.join(SYNTHESES)} (generator G, editor E) (default: both)",
            type=comma_list, metavar="S,...", field="syntheses")  # fmt: skip
     option("--images", "a folder of images to audit on (default: world images)")
+    option("--limit", "at most N images of --images, the first in name order; the others are not read "
+           "(default: all)", type=int, metavar="N")  # fmt: skip
     option("--image-count", "world images to use (default: %(default)s)", type=int)
     option("--probes", "probes to make (default: %(default)s)", type=int)
     option("--judge", "answer judge: exact, embedding, embedding:THRESHOLD, or an LLM judge openai:MODEL@BASE_URL "
            "(default: %(default)s)")
     option("--temperature", "the auditor's sampling temperature (default: %(default)s)", type=float)
     option("--seed", "fixes the images and every sample (default: %(default)s)", type=int)
-    option("--batch-size", "probes made and stored together (default: %(default)s)", type=int)
+    option("--commit-every", "probes made and stored together: a stopped audit loses at most these, and "
+           "--resume redoes them (default: %(default)s)", type=int, metavar="N")  # fmt: skip
     option("--weak-skill-questions", "held-out questions per skill for finding the target's weak skills, world "
            "images only; 0 skips it (default: %(default)s)", type=int)  # fmt: skip
     option("--device", "where the models run: cpu, cuda:0, ... (default: %(default)s)")
@@ -130,8 +137,10 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--ray-address", "with --executor ray: auto or HOST:PORT, an existing Ray cluster (default: a local "
            "cluster for the run)", metavar="ADDRESS")  # fmt: skip
     option("--replicas", "with --executor ray: actors per model (default: %(default)s)", type=int, metavar="N")
+    model_flags(option)
     synthesis_flags(option)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    quiet_flag(parser)
 
 
 def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -199,5 +208,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     )  # fmt: skip
     export.add_argument("run_dir", type=Path)
     export.add_argument("--format", choices=FORMATS, default="jsonl", help="what to write (default: %(default)s)")
-    export.add_argument("-o", "--output", type=Path, help="file to write (default: RUN_DIR/probes.FORMAT)")
+    export.add_argument("-o", "--out", type=Path, help="file or folder to write (default: in the run directory, "
+                        "probes.jsonl, probes.parquet, probes.dataset, sft.dataset or pairs.dataset)")  # fmt: skip
+    quiet_flag(export)
     export.set_defaults(handler=_export)
