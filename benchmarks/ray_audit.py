@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=2000)
     args = parser.parse_args()
     config = AuditConfig(probes=args.probes, weak_skill_questions=0)
-    batches = -(-config.probes // config.batch_size)
+    batches = -(-config.probes // config.commit_every)
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         rows["in-process"] = run(config, Path(folder) / "local")
@@ -77,7 +77,7 @@ def main() -> None:
             rows[f"ray x{replicas}"] = run(dataclasses.replace(config, executor="ray", replicas=replicas),
                                            Path(folder) / f"ray{replicas}")  # fmt: skip
     local = rows["in-process"]
-    print(f"default world audit, {config.probes} probes, {batches} batches of {config.batch_size}, "
+    print(f"default world audit, {config.probes} probes, {batches} batches of {config.commit_every}, "
           f"{os.cpu_count()} CPUs")
     print(f"ray.init {init:.1f} s; no-op actor round trip {trip * 1000:.2f} ms")
     for name, row in rows.items():

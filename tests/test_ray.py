@@ -18,7 +18,7 @@ import pytest
 
 from auditdm.audit import AuditConfig, start_audit
 
-CONFIG = AuditConfig(probes=16, image_count=6, weak_skill_questions=0, batch_size=4, seed=11)
+CONFIG = AuditConfig(probes=16, image_count=6, weak_skill_questions=0, commit_every=4, seed=11)
 
 
 def store_rows(run_dir: Path) -> tuple[list[tuple], list[tuple]]:

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,12 +30,12 @@ from auditdm.auditor import Auditor, load_auditor
 from auditdm.backends import ModelSpec, check_synthesizer, load_domain, load_synthesizer
 from auditdm.errors import UserError, check_positive
 from auditdm.files import cache_dir, write_text
-from auditdm.judge import Remembering
+from auditdm.judge import Remembering, normalize_answer
 from auditdm.panel import Panel, load_panel, lost_reply
-from auditdm.probes import make_probes, plan_probe, probe_kinds
+from auditdm.probes import inapplicable_pairings, make_probes, plan_probe, probe_kinds
 from auditdm.models import CARD, VLM, load_model, model_options
-from auditdm.records import (PAIRINGS, SYNTHESES, Answers, Labelled, OracleCheck, Pairing, Picture, Probe,
-                             ProbeRecord, RunSummary, SourceImage, Synthesis, Task)  # fmt: skip
+from auditdm.records import (PAIRINGS, SYNTHESES, Answers, DatasetAccuracy, Labelled, OracleCheck, Pairing, Picture,
+                             Probe, ProbeRecord, RunSummary, SourceImage, Synthesis, Task)  # fmt: skip
 from auditdm.store import DATABASE, RunStore, lock_run
 from auditdm.summary import summarize
 from auditdm.synth import SynthesisOptions, Synthesizer
@@ -43,6 +44,7 @@ from auditdm.verify import check, weak_and_blind
 if TYPE_CHECKING:
     from PIL import Image
 
+LOG = logging.getLogger(__name__)
 SUMMARY = "summary.json"
 EXECUTORS = ("local", "ray")
 CONFIG = "audit.json"  # written before the store, so that a start stopped early can be resumed
@@ -62,7 +64,11 @@ class AuditConfig:
     syntheses: tuple[Synthesis, ...] = SYNTHESES
     generator: str = "world"  # G: world, or diffusers:ID_OR_PATH (a text-to-image pipeline)
     editor: str = "world"  # E: world (edits world images only), or diffusers:ID_OR_PATH (an editing pipeline)
-    images: str | None = None  # a folder of images; None: images of `domain`
+    images: str | None = None  # a folder of images; None: images of `domain` (or of `dataset`)
+    dataset: str | None = None  # images with their questions (and answers): a datasets folder, Parquet, JSON(L)
+    image_column: str | None = None  # the dataset's columns; None: found among the usual names
+    question_column: str | None = None
+    answer_column: str | None = None
     domain: str = "world"  # the embedded domain whose images are audited when no folder is given
     image_count: int = 40  # domain images, when no folder is given
     limit: int | None = None  # at most this many images of the folder (the first in name order); None: all
@@ -97,6 +103,13 @@ class AuditConfig:
         if self.temperature < 0 or self.weak_skill_questions < 0:
             raise UserError(f"--temperature {self.temperature} and --weak-skill-questions {self.weak_skill_questions}: "
                             "neither may be negative")  # fmt: skip
+        if self.dataset is not None and self.images is not None:
+            raise UserError(f"--dataset {self.dataset} and --images {self.images} both name the images to audit: "
+                            "give one")  # fmt: skip
+        for flag, column in (("--image-column", self.image_column), ("--question-column", self.question_column),
+                             ("--answer-column", self.answer_column)):  # fmt: skip
+            if column is not None and self.dataset is None:
+                raise UserError(f"{flag} {column}: names a column of --dataset, and none is given")
         for name, given, known in (("pairing", self.pairings, PAIRINGS), ("synthesis", self.syntheses, SYNTHESES)):
             unknown = [g for g in given if g not in known]
             if unknown or not given:
@@ -206,20 +219,40 @@ def resume_audit(run_dir: Path, progress: bool = True) -> RunSummary:
 
 
 def _start(config: AuditConfig, out: Path, progress: bool, resumed: bool) -> RunSummary:
-    from auditdm.sources import load_sources
-
-    sources = load_sources(config.images, config.domain, config.image_count, config.seed, limit=config.limit)
+    sources = _sources(config)
     for source in sources:  # a probe plan that cannot work fails now, not after the store exists
         probe_kinds(config.pairings, config.syntheses, source)
+    dropped = inapplicable_pairings(config.pairings, sources)
+    if dropped and config.pairings != PAIRINGS:  # named by the user: an error, never a silent drop
+        raise UserError(f"--pairings {','.join(config.pairings)}: {'; '.join(dropped.values())} (give --dataset "
+                        f"with a question column, or leave {', '.join(dropped)} out)")  # fmt: skip
+    for pairing, why in dropped.items():
+        LOG.warning("auditdm: dropped pairing %s: %s (--dataset gives images with their questions)", pairing, why)
     config, (auditor, panel, synthesizer) = _load(config)
     lock = lock_run(out)
     if not resumed:
         write_text(out / CONFIG, json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     weak, blind = _weak_skills(config, panel, sources, progress)
+    accuracy = _dataset_accuracy(panel, sources, config.batch_size, progress)
     meta = {"config": dataclasses.asdict(config), "weak_skills": weak, "consensus_blind": blind, "seconds": 0.0,
-            "auditor_curves": auditor.curves}  # fmt: skip
+            "auditor_curves": auditor.curves, "dropped_pairings": dropped,
+            "dataset_accuracy": dataclasses.asdict(accuracy) if accuracy else None,
+            "dataset_answers": [s.answer for s in sources] if accuracy else None}  # fmt: skip
     store = RunStore.create(out, meta, sources)
     return _run(Audit(config, store, auditor, panel, synthesizer, sources, lock), progress)
+
+
+def _sources(config: AuditConfig) -> list[SourceImage]:
+    """The images to audit: a dataset's (with their questions), a folder's, or a domain's."""
+    from auditdm.sources import load_sources
+
+    if config.dataset is None:
+        return load_sources(config.images, config.domain, config.image_count, config.seed, limit=config.limit)
+    from auditdm.qa_data import Columns, read_questions
+
+    rows = read_questions(Path(config.dataset), Columns(config.image_column, config.question_column,
+                                                        config.answer_column))  # fmt: skip
+    return rows[: config.limit]
 
 
 def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synthesizer]]:
@@ -267,6 +300,35 @@ def _weak_skills(config: AuditConfig, panel: Panel, sources: Sequence[SourceImag
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_text(cached, json.dumps({"weak_skills": weak, "consensus_blind": blind}) + "\n")
     return weak, blind
+
+
+def _dataset_accuracy(panel: Panel, sources: Sequence[SourceImage], batch_size: int,
+                      progress: bool) -> DatasetAccuracy | None:  # fmt: skip
+    """How often the target, each reference and their consensus answer the original images'
+    own questions as the dataset does (None when it gives no answers). Answered like probes,
+    in batches; compared as the weak-skill benchmark compares, by ``normalize_answer``."""
+    asked = [s for s in sources if s.question is not None and s.answer is not None]
+    if not asked:
+        return None
+    if progress:
+        print(f"answering the dataset's {len(asked)} questions about the original images")
+    answers: list[Answers | None] = []
+    for start in range(0, len(asked), batch_size):
+        batch = enumerate(asked[start : start + batch_size], start)
+        answers += panel.answer([Probe(i, i, "question", None, 0, picture=s.picture, question=s.question)
+                                 for i, s in batch])[1]  # fmt: skip
+    truths = [normalize_answer(s.answer or "") for s in asked]
+
+    def accuracy(given: Sequence[str | None]) -> float:
+        return sum(g is not None and normalize_answer(g) == t for g, t in zip(given, truths, strict=True)) / len(asked)
+
+    return DatasetAccuracy(
+        questions=len(asked),
+        target=accuracy([a.target if a else None for a in answers]),
+        references={r.name: accuracy([a.references[k] if a else None for a in answers])
+                    for k, r in enumerate(panel.references)},  # fmt: skip
+        consensus=accuracy([a.consensus if a else None for a in answers]),
+    )
 
 
 def _benchmark_key(config: AuditConfig, domain: str, examples: Sequence[Labelled]) -> str | None:

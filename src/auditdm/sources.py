@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
@@ -47,6 +47,16 @@ def scene_in(image: Image.Image) -> Scene | None:
 def open_image(path: Path) -> Image.Image:
     """The image file at ``path``, decoded, as stored (its mode, its PNG text); one line
     naming the file for a missing one, one that is no image, or one too large to decode safely."""
+    return _decode(path, str(path))
+
+
+def decode_image(data: bytes, name: str) -> Image.Image:
+    """An image held in memory (a dataset's cell), decoded as ``open_image`` decodes a file;
+    errors name it as ``name``."""
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source: Path | IO[bytes], name: str) -> Image.Image:
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -54,16 +64,16 @@ def open_image(path: Path) -> Image.Image:
     try:
         with warnings.catch_warnings():  # Pillow only warns between its limit and twice it
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            with Image.open(source) as opened:
                 opened.load()
                 return opened
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+        raise UserError(f"{name}: no such file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UserError(f"{path}: over {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's limit against decompression "
+        raise UserError(f"{name}: over {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's limit against decompression "
                         "bombs; downscale it") from None  # fmt: skip
     except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{path}: not a readable image ({error})") from None
+        raise UserError(f"{name}: not a readable image ({error})") from None
 
 
 def read_picture(path: Path) -> Picture:

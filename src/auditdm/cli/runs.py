@@ -18,6 +18,7 @@ from auditdm.cli import (comma_list, config_from, default, field_option, model_f
 from auditdm.errors import UserError
 from auditdm.export import FORMATS
 from auditdm.prompts import PROMPT_SETS
+from auditdm.qa_data import ANSWER_COLUMNS, IMAGE_COLUMNS, QUESTION_COLUMNS
 from auditdm.records import PAIRINGS, SYNTHESES
 
 
@@ -112,12 +113,18 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--prompts", "the auditor's prompt set (default: the one the auditor was trained for; auditdm for "
            "hf: auditors)", choices=PROMPT_SETS)  # fmt: skip
     option("--pairings", f"{', '.join(PAIRINGS)}: question = (Q*, I), image = (Q, I*), both = (Q*, I*) "
-           "(default: all three)", type=comma_list, metavar="P,...")  # fmt: skip
+           "(default: every one the images allow)", type=comma_list, metavar="P,...")  # fmt: skip
     option("--synthesis", f"how new images are made: {', '.join(SYNTHESES)} (generator G, editor E) (default: both)",
            type=comma_list, metavar="S,...", field="syntheses")  # fmt: skip
     option("--images", "a folder of images to audit on (default: world images)")
-    option("--limit", "at most N images of --images, the first in name order; the others are not read "
-           "(default: all)", type=int, metavar="N")  # fmt: skip
+    option("--dataset", "images with their questions, and answers if it has them, to audit on: a Hugging Face "
+           "datasets folder, a .parquet file, or .json/.jsonl rows (VQAv2-style); (Q, I*) probes ask each "
+           "image's own question, and the answers measure the models on the original images", metavar="PATH")  # fmt: skip
+    for what, usual in (("image", IMAGE_COLUMNS), ("question", QUESTION_COLUMNS), ("answer", ANSWER_COLUMNS)):
+        option(f"--{what}-column", f"the --dataset column of the {what}s (default: the first of "
+               f"{', '.join(usual)} it has)", metavar="NAME")  # fmt: skip
+    option("--limit", "at most N images of --images (the first in name order; the others are not read) or of "
+           "--dataset (its first N rows) (default: all)", type=int, metavar="N")  # fmt: skip
     option("--image-count", "world images to use (default: %(default)s)", type=int)
     option("--probes", "probes to make (default: %(default)s)", type=int)
     option("--judge", "answer judge: exact, embedding, embedding:THRESHOLD, or an LLM judge openai:MODEL@BASE_URL "
