@@ -138,3 +138,16 @@ def test_unknown_executors_and_replicas_are_refused() -> None:
         AuditConfig(executor="dask")
     with pytest.raises(UserError, match="--replicas 0: must be at least 1"):
         AuditConfig(replicas=0)
+
+
+@pytest.mark.slow
+def test_a_rectification_on_ray_labels_the_pairs_an_in_process_one_labels(cluster, tmp_path) -> None:
+    from auditdm.rectify import RectifyConfig, labelled_pairs, start_rectify
+
+    config = RectifyConfig(pool_size=6, probes=12, epochs=1, train_batch_size=4, iterations=1, eval_questions=1,
+                           keep="all", compare_to=None)  # fmt: skip
+    start_rectify(config, tmp_path / "local", progress=False)
+    start_rectify(dataclasses.replace(config, executor="ray"), tmp_path / "ray", progress=False)
+    local, on_ray = ([pair for _, pair in labelled_pairs(tmp_path / run)] for run in ("local", "ray"))
+    assert local and on_ray == local
+    assert '"executor": "ray"' in (tmp_path / "ray" / "iteration-1" / "generate-0" / "audit.json").read_text()
