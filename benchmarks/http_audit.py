@@ -44,9 +44,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+
+from auditdm.serve import serving
 
 MODELS = ("target", "ref-a", "ref-b", "ref-c")
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -129,17 +130,6 @@ def _post(url: str, body: bytes) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
         thread.join()
 
 

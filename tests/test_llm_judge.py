@@ -22,10 +22,10 @@ from auditdm.cli import main
 from auditdm.errors import UserError
 from auditdm.judge import Decision, Verdict, load_judge, normalize_answer, score_many
 from auditdm.llm_judge import LLMJudge, parse_verdict
-from servers import serving
+from auditdm.serve import serving
 
 SECRET = "sk-judge-test-do-not-store-42"
-SMALL = ["--probes", "8", "--batch-size", "4", "--image-count", "4", "--weak-skill-questions", "0", "--pairings",
+SMALL = ["--probes", "8", "--commit-every", "4", "--image-count", "4", "--weak-skill-questions", "0", "--pairings",
          "question", "--json"]  # fmt: skip
 
 

@@ -31,9 +31,8 @@ from auditdm.models import ReplyError, load_model
 from auditdm.models.openai import ServerRefused
 from auditdm.panel import Panel
 from auditdm.records import Probe
-from auditdm.serve import create_app
+from auditdm.serve import create_app, serving
 from auditdm.world.domain import WORLD
-from servers import serving
 
 SECRET = "sk-test-do-not-store-0123456789"
 SMALL = ["--probes", "6", "--commit-every", "3", "--image-count", "3", "--weak-skill-questions", "0",

@@ -15,28 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_audit import store_rows
 
 from auditdm.audit import AuditConfig, start_audit
 
 CONFIG = AuditConfig(probes=16, image_count=6, weak_skill_questions=0, commit_every=4, seed=11)
 
 
-def store_rows(run_dir: Path) -> tuple[list[tuple], list[tuple]]:
-    """Every probe and answer row of a run, in order."""
-    db = sqlite3.connect(run_dir / "run.sqlite")
-    probes = db.execute("SELECT * FROM probes ORDER BY idx").fetchall()
-    answers = db.execute("SELECT * FROM answers ORDER BY probe, model").fetchall()
-    db.close()
-    return probes, answers
-
-
 def batches(run_dir: Path) -> int:
-    try:
-        with sqlite3.connect(run_dir / "run.sqlite") as db:
-            count: int = db.execute("SELECT count(*) FROM batches").fetchone()[0]
-            return count
-    except sqlite3.OperationalError:  # not created yet
+    """Batches committed so far (0 before the store exists); waits out a writer's lock, or the
+    recovery of a journal a killed writer left."""
+    if not (run_dir / "run.sqlite").exists():
         return 0
+    with sqlite3.connect(run_dir / "run.sqlite", timeout=60) as db:
+        count: int = db.execute("SELECT count(*) FROM batches").fetchone()[0]
+        return count
 
 
 @pytest.fixture(scope="module")
@@ -93,16 +86,18 @@ def test_a_killed_driver_resumes(in_process, tmp_path) -> None:
     pytest.importorskip("ray")
     run_dir = tmp_path / "ray"
     args = ["--probes", str(CONFIG.probes), "--image-count", str(CONFIG.image_count), "--weak-skill-questions", "0",
-            "--batch-size", str(CONFIG.batch_size), "--seed", str(CONFIG.seed), "--executor", "ray"]  # fmt: skip
+            "--commit-every", str(CONFIG.commit_every), "--seed", str(CONFIG.seed), "--executor", "ray"]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    driver = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "audit", *args, "-o", str(run_dir)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+    log = tmp_path / "driver.log"
+    with log.open("w") as stderr:
+        driver = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "audit", *args, "-o", str(run_dir)],
+                                  stdout=subprocess.DEVNULL, stderr=stderr, env=env)  # fmt: skip
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and driver.poll() is None and batches(run_dir) < 1:
         time.sleep(0.01)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    assert 0 < batches(run_dir) < CONFIG.probes // CONFIG.batch_size, "the kill should land mid-run"
+    assert 0 < batches(run_dir) < CONFIG.probes // CONFIG.commit_every, f"the kill should land mid-run: {log.read_text()}"
     resumed = subprocess.run([sys.executable, "-m", "auditdm.cli", "audit", "--resume", str(run_dir)],
                              capture_output=True, text=True, env=env)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
@@ -138,3 +133,16 @@ def test_unknown_executors_and_replicas_are_refused() -> None:
         AuditConfig(executor="dask")
     with pytest.raises(UserError, match="--replicas 0: must be at least 1"):
         AuditConfig(replicas=0)
+
+
+@pytest.mark.slow
+def test_a_rectification_on_ray_labels_the_pairs_an_in_process_one_labels(cluster, tmp_path) -> None:
+    from auditdm.rectify import RectifyConfig, labelled_pairs, start_rectify
+
+    config = RectifyConfig(pool_size=6, probes=12, epochs=1, train_batch_size=4, iterations=1, eval_questions=1,
+                           keep="all", compare_to=None)  # fmt: skip
+    start_rectify(config, tmp_path / "local", progress=False)
+    start_rectify(dataclasses.replace(config, executor="ray"), tmp_path / "ray", progress=False)
+    local, on_ray = ([pair for _, pair in labelled_pairs(tmp_path / run)] for run in ("local", "ray"))
+    assert local and on_ray == local
+    assert '"executor": "ray"' in (tmp_path / "ray" / "iteration-1" / "generate-0" / "audit.json").read_text()

@@ -89,6 +89,9 @@ class RectifyConfig:
     control: bool = False
     eval_questions: int = 100  # held-out questions per skill (embedded domains only)
     seed: int = 0
+    executor: str = "local"  # where the generation audits' models run: this process, or Ray actors ("ray")
+    ray_address: str | None = None  # None: a local Ray cluster; "auto" or HOST:PORT: an existing one
+    replicas: int = 1  # Ray actors per model
     device: str = "cpu"
     dtype: str | None = None
     batch_size: int = 32  # prompts per forward pass of a model
@@ -107,10 +110,14 @@ class RectifyConfig:
         if "image" in self.pairings:
             raise UserError("--pairings image asks the pool's own questions, and a pool has none (use question, both)")
         # Any other unknown path or bad inference option, now.
-        AuditConfig(pairings=self.pairings, syntheses=self.syntheses, limit=self.limit,
+        AuditConfig(pairings=self.pairings, syntheses=self.syntheses, limit=self.limit, **self.executor_options(),
                     **self.inference_options())  # fmt: skip
         if self.auditor_checkpoints < 1 or self.auditor_steps < self.auditor_checkpoints:
             raise UserError("--auditor-checkpoints must be at least 1 and at most --auditor-steps")
+
+    def executor_options(self) -> dict[str, Any]:
+        """Where the generation audits' models run, as AuditConfig's fields."""
+        return {"executor": self.executor, "ray_address": self.ray_address, "replicas": self.replicas}
 
     def inference_options(self) -> dict[str, Any]:
         """How its models answer, as AuditConfig's and GRPOSettings' fields."""
@@ -252,10 +259,11 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
     for k, auditor in enumerate(auditors):
         audit = AuditConfig(
             target=target, references=config.references, auditor=auditor, prompts="baseline" if baseline else None,
-            pairings=config.pairings, syntheses=config.syntheses, images=config.pool, domain=config.domain, image_count=config.pool_size,
+            pairings=config.pairings, syntheses=config.syntheses, images=config.pool, domain=config.domain,
+            image_count=config.pool_size,
             probes=max(1, config.probes // len(auditors)), quorum=config.quorum, min_confidence=config.min_confidence,
             judge=config.judge, seed=POOL_SEED + config.seed, weak_skill_questions=0, limit=config.limit,
-            **config.inference_options(),
+            **config.executor_options(), **config.inference_options(),
         )  # fmt: skip
         store = _generate(audit, folder / f"{name}-{k}", progress)
         pairs += _labelled(store, out=folder.parent, keep="all" if baseline else config.keep)

@@ -96,6 +96,17 @@ def comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def executor_flags(option: Callable[..., None]) -> None:
+    """Where the models run: the same for ``audit``, ``compare`` and ``rectify``."""
+    from auditdm.audit import EXECUTORS
+
+    option("--executor", "where the models run: local (this process) or ray (Ray actors; pip install "
+           "'auditdm[ray]') (default: %(default)s)", choices=EXECUTORS)  # fmt: skip
+    option("--ray-address", "with --executor ray: auto or HOST:PORT, an existing Ray cluster (default: a local "
+           "cluster for the run)", metavar="ADDRESS")  # fmt: skip
+    option("--replicas", "with --executor ray: actors per model (default: %(default)s)", type=int, metavar="N")
+
+
 def model_flags(option: Callable[..., None]) -> None:
     """The flags that decide how the models load and answer: the same for ``audit``,
     ``compare``, ``train-auditor``, ``rectify`` and ``world eval`` (``option`` adds the flag

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from auditdm.cli import comma_list, config_from, field_option, model_flags, quiet_flag
+from auditdm.cli import comma_list, config_from, executor_flags, field_option, model_flags, quiet_flag
 from auditdm.rectify import KEEP, RectifyConfig
 from auditdm.records import SYNTHESES
 
@@ -102,6 +102,7 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--seed", "(default: %(default)s)", type=int)
     option("--device", "where models run and train: cpu, cuda, ... (default: %(default)s)")
     option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
+    executor_flags(option)
     model_flags(option)
     rectify.add_argument("--json", action="store_true", help="print rectification.json instead of text")
     quiet_flag(rectify)

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from auditdm.audit import EXECUTORS, AuditConfig
-from auditdm.cli import (comma_list, config_from, default, field_option, model_flags, quiet_flag,
+from auditdm.audit import AuditConfig
+from auditdm.cli import (comma_list, config_from, default, executor_flags, field_option, model_flags, quiet_flag,
                          synthesis_flags)  # fmt: skip
 from auditdm.errors import UserError
 from auditdm.export import FORMATS
@@ -139,11 +139,7 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
     option("--concurrency", "requests in flight at once to each openai: model (default: %(default)s)", type=int,
            metavar="N")
-    option("--executor", "where the models run: local (this process) or ray (Ray actors; pip install "
-           "'auditdm[ray]') (default: %(default)s)", choices=EXECUTORS)  # fmt: skip
-    option("--ray-address", "with --executor ray: auto or HOST:PORT, an existing Ray cluster (default: a local "
-           "cluster for the run)", metavar="ADDRESS")  # fmt: skip
-    option("--replicas", "with --executor ray: actors per model (default: %(default)s)", type=int, metavar="N")
+    executor_flags(option)
     model_flags(option)
     synthesis_flags(option)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
