@@ -54,7 +54,7 @@ def rows(run_dir: Path) -> tuple[list, list]:
 
 
 def kill_and_resume(probes: int, folder: Path) -> None:
-    args = ["--probes", str(probes), "--seed", "3", "--batch-size", "25"]
+    args = ["--probes", str(probes), "--seed", "3", "--commit-every", "25"]
     cli = [sys.executable, "-m", "auditdm.cli", "audit"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     whole, killed = folder / "whole", folder / "killed"

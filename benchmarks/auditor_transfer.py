@@ -58,7 +58,7 @@ def _run(command: list[str], log: Path) -> None:
 def train_target(out: Path, name: str) -> None:
     if (out / "targets" / name / "config.json").exists():
         return
-    sets = [arg for value in VARIANTS[name] for arg in ("--set", value)]
+    sets = ["--set", ",".join(VARIANTS[name])]
     command = [sys.executable, "-m", "auditdm", "world", "train", "--only", "target", *sets, "--name", name,
                "--out", str(out / "targets"), "--jobs", "1", "-q"]  # fmt: skip
     _run(command, out / "logs" / f"target-{name}.log")

@@ -21,7 +21,7 @@ from auditdm.records import Picture, SourceImage
 from auditdm.store import FORMAT, RunStore
 from auditdm.world.zoo.cards import find_model
 
-SMALL = ["--image-count", "4", "--weak-skill-questions", "3", "--batch-size", "5"]
+SMALL = ["--image-count", "4", "--weak-skill-questions", "3", "--commit-every", "5"]
 
 
 def audit(*args: str) -> subprocess.CompletedProcess[str]:
@@ -89,7 +89,7 @@ def test_each_pairing(tmp_path, pairing) -> None:
 
 @pytest.mark.slow
 def test_killed_audit_resumes_to_the_uninterrupted_store(tmp_path) -> None:
-    args = ["--probes", "40", "--image-count", "8", "--weak-skill-questions", "3", "--batch-size", "4", "--seed", "7"]
+    args = ["--probes", "40", "--image-count", "8", "--weak-skill-questions", "3", "--commit-every", "4", "--seed", "7"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert audit(*args, "-o", str(whole)).returncode == 0
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -135,7 +135,8 @@ setattr(owner, name, crash)
 from auditdm.cli import main
 sys.exit(main(sys.argv[4:]))
 """
-CRASH_ARGS = ["--probes", "12", "--image-count", "6", "--weak-skill-questions", "3", "--batch-size", "4", "--seed", "5"]
+CRASH_ARGS = ["--probes", "12", "--image-count", "6", "--weak-skill-questions", "3", "--commit-every", "4",
+              "--seed", "5"]
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +278,8 @@ def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> Non
 
 @pytest.mark.slow
 def test_a_start_killed_before_its_store_exists_resumes_or_reruns(tmp_path) -> None:
-    args = ["--probes", "10", "--image-count", "6", "--weak-skill-questions", "20", "--batch-size", "5", "--seed", "3"]
+    args = ["--probes", "10", "--image-count", "6", "--weak-skill-questions", "20", "--commit-every", "5",
+            "--seed", "3"]
     whole = tmp_path / "whole"
     assert audit(*args, "-o", str(whole)).returncode == 0
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -300,7 +302,7 @@ def test_a_second_process_on_a_run_is_refused(tmp_path) -> None:
     run_dir = tmp_path / "run"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "audit", "--probes", "400", "--image-count", "4",
-                                "--weak-skill-questions", "0", "--batch-size", "5", "-o", str(run_dir)],
+                                "--weak-skill-questions", "0", "--commit-every", "5", "-o", str(run_dir)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
     wait_for(run_dir / "run.sqlite", process)
     second = audit("--resume", str(run_dir))

@@ -51,7 +51,7 @@ def test_a_killed_comparison_completes_when_run_again(tmp_path) -> None:
 
     out = tmp_path / "cmp"
     args = ["world:target", "world:target-large", "--probes", "20", "--image-count", "5", "--weak-skill-questions",
-            "3", "--batch-size", "5", "-o", str(out)]  # fmt: skip
+            "3", "--commit-every", "5", "-o", str(out)]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "compare", *args], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

@@ -9,13 +9,13 @@ import json
 import logging
 import os
 import signal
-import string
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from test_audit import CRASH, store_rows
+from tiny_pipelines import synthesis_args
 
 from auditdm.audit import AuditConfig
 from auditdm.backends import load_synthesizer
@@ -31,55 +31,6 @@ from auditdm.world.domain import WORLD
 pytest.importorskip("diffusers")
 
 ONE_STEP = (SynthesisOptions(steps=1), SynthesisOptions(steps=1))
-
-
-def _tokenizer(folder: Path) -> object:
-    """A CLIP tokenizer over single characters (no merges), written locally: no downloads."""
-    from transformers import CLIPTokenizer
-
-    vocab = {"<|startoftext|>": 0, "!": 1, "<|endoftext|>": 2}
-    for char in sorted(set(string.printable) - set(string.whitespace)):
-        vocab.setdefault(char, len(vocab))
-        vocab.setdefault(char + "</w>", len(vocab))
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
-
-
-def _components(tokenizer: object, in_channels: int) -> dict[str, object]:
-    """diffusers' tiny test configs, smaller still: images of 32 px, a few thousand weights."""
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(block_out_channels=(4, 8), layers_per_block=1, sample_size=16, in_channels=in_channels,
-                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=8,
-                                norm_num_groups=2)  # fmt: skip
-    vae = AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3, latent_channels=4,
-                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                        norm_num_groups=2)  # fmt: skip
-    text = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=8,
-                                        intermediate_size=16, num_attention_heads=2, num_hidden_layers=1,
-                                        vocab_size=len(tokenizer)))  # type: ignore[arg-type]  # fmt: skip
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                              set_alpha_to_one=False, steps_offset=1)  # fmt: skip
-    return {"unet": unet, "vae": vae, "text_encoder": text, "tokenizer": tokenizer, "scheduler": scheduler,
-            "safety_checker": None, "feature_extractor": None, "image_encoder": None}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def pipelines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Folders of a tiny text-to-image pipeline and a tiny editing pipeline."""
-    from diffusers import StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline
-
-    folder = tmp_path_factory.mktemp("pipelines")
-    tokenizer = _tokenizer(folder)
-    StableDiffusionPipeline(**_components(tokenizer, 4), requires_safety_checker=False).save_pretrained(folder / "sd")
-    StableDiffusionInstructPix2PixPipeline(**_components(tokenizer, 8),  # the image's latents ride along: 4 + 4
-                                           requires_safety_checker=False).save_pretrained(folder / "ip2p")  # fmt: skip
-    return folder / "sd", folder / "ip2p"
 
 
 def test_generate_and_edit_are_drawn_from_the_seed(pipelines) -> None:
@@ -127,12 +78,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "auditdm.cli", *args], capture_output=True, text=True, env=env)
 
 
-def synthesis_args(pipelines: tuple[Path, Path]) -> list[str]:
-    return ["--generator", f"diffusers:{pipelines[0]}", "--editor", f"diffusers:{pipelines[1]}",
-            "--synthesis-steps", "1"]  # fmt: skip
-
-
-AUDIT = ["--probes", "8", "--image-count", "4", "--weak-skill-questions", "0", "--batch-size", "4", "--seed", "2",
+AUDIT = ["--probes", "8", "--image-count", "4", "--weak-skill-questions", "0", "--commit-every", "4", "--seed", "2",
          "--pairings", "image,both"]  # fmt: skip
 
 
@@ -173,7 +119,7 @@ def test_photographs_are_edited_by_a_pipeline(pipelines, tmp_path) -> None:
     for name in ("astronaut", "coffee"):
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(photos / f"{name}.jpg")
     run_dir = tmp_path / "run"
-    code = main(["audit", "--images", str(photos), "--pairings", "both", "--probes", "4", "--batch-size", "4",
+    code = main(["audit", "--images", str(photos), "--pairings", "both", "--probes", "4", "--commit-every", "4",
                  "--weak-skill-questions", "0", *synthesis_args(pipelines), "-o", str(run_dir), "--json"])  # fmt: skip
     assert code == 0
     store = RunStore.open(run_dir)

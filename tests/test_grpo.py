@@ -25,7 +25,7 @@ from auditdm.world.synth import WorldSynthesizer
 from auditdm.world.zoo.cards import find_model
 
 # Model-comparison mode (one reference) flags often enough that groups disagree within a few steps.
-TINY = dict(steps=2, batch_size=8, group_size=4, images=4, save_every=1, references=("world:ref-a",))
+TINY = dict(steps=2, train_batch_size=8, group_size=4, images=4, save_every=1, references=("world:ref-a",))
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_a_step_changes_the_auditor_and_checkpoints_are_auditors(tmp_path) -> No
 def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path) -> None:
     out = tmp_path / "run"
     command = [sys.executable, "-m", "auditdm.cli", "train-auditor", "-o", str(out), "--steps", "6",
-               "--batch-size", "8", "--group-size", "4", "--images", "4", "--save-every", "2",
+               "--train-batch-size", "8", "--group-size", "4", "--images", "4", "--save-every", "2",
                "--references", "world:ref-a"]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -146,7 +146,7 @@ def test_bad_settings_are_clear(tmp_path) -> None:
     from auditdm.errors import UserError
 
     with pytest.raises(UserError, match="multiple of --group-size"):
-        GRPOSettings(batch_size=10, group_size=4)
+        GRPOSettings(train_batch_size=10, group_size=4)
     with pytest.raises(UserError, match="unknown path"):
         GRPOSettings(tasks=("dance",))  # type: ignore[arg-type]
     with pytest.raises(UserError, match="unknown novelty measure"):

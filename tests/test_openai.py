@@ -17,12 +17,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -33,28 +31,12 @@ from auditdm.models import ReplyError, load_model
 from auditdm.models.openai import ServerRefused
 from auditdm.panel import Panel
 from auditdm.records import Probe
-from auditdm.serve import create_app
+from auditdm.serve import create_app, serving
 from auditdm.world.domain import WORLD
 
 SECRET = "sk-test-do-not-store-0123456789"
-SMALL = ["--probes", "6", "--batch-size", "3", "--image-count", "3", "--weak-skill-questions", "0",
+SMALL = ["--probes", "6", "--commit-every", "3", "--image-count", "3", "--weak-skill-questions", "0",
          "--references", "world:ref-a", "--pairings", "question", "--json"]  # fmt: skip
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` on a free loopback port, in a thread of this process; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join()
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +235,40 @@ def test_a_refused_key_stops_the_run_in_one_line_and_resume_asks_only_what_is_mi
     assert main(["audit", "--resume", str(tmp_path / "run")]) == 0
     assert len(server.log) - before == sum(error is None for idx, _, _, error in whole if idx >= 3)
     assert target_answers(tmp_path / "run") == whole
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["--target", "--references"])
+def test_a_resume_answers_again_exactly_the_probes_whose_replies_were_lost(role, tmp_path, capsys) -> None:
+    served = "world:target" if role == "--target" else "world:ref-a"  # SMALL's
+    app, counts = create_app(load_model(served), "remote"), {"requests": 0, "to_fail": 12}
+
+    @app.middleware("http")
+    async def fail_the_first(request: Any, call_next: Any) -> Response:
+        if not request.url.path.endswith("/chat/completions"):
+            return await call_next(request)
+        counts["requests"] += 1
+        counts["to_fail"] -= 1
+        if counts["to_fail"] >= 0:
+            return JSONResponse({"error": {"message": "warming up"}}, 500, headers={"retry-after-ms": "1"})
+        return await call_next(request)
+
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert audit(*SMALL, "--target", "world:target", "-o", str(local), capsys=capsys)[0] == 0
+    with serving(app) as url:
+        status, out, _ = audit(*SMALL, role, f"openai:remote@{url}", "--concurrency", "1", "-o", str(remote),
+                               capsys=capsys)  # fmt: skip
+        failed_before = json.loads(out)["failed"]
+        lost = [idx for idx, *_, error in target_answers(remote) if error and error.startswith(
+            f"openai:remote@{url} gave no answer: InternalServerError") and "warming up" in error]  # fmt: skip
+        assert status == 0 and len(lost) == 2  # one request at a time: 12 failures lose 2 (1 try + 5 retries each)
+        asked = counts["requests"]
+        gc.collect()  # the finished audit's frames hold its run's lock; a finished command would have exited
+        status, out, _ = audit("--resume", str(remote), "--json", capsys=capsys)  # on a finished run
+        assert status == 0 and counts["requests"] - asked == len(lost)  # nothing else is asked again
+    assert json.loads(out)["failed"] == failed_before - len(lost)
+    assert json.loads((remote / "summary.json").read_text())["failed"] == failed_before - len(lost)
+    assert target_answers(remote) == target_answers(local)  # other failures kept, lost ones answered
 
 
 @pytest.mark.parametrize(("spec", "says"), [("openai:x@http://127.0.0.1:9/v1", "cannot reach"),

@@ -7,7 +7,7 @@ import pytest
 from auditdm.errors import UserError
 from auditdm.judge import load_judge, score
 from auditdm.models import load_model
-from auditdm.panel import Panel, load_panel
+from auditdm.panel import Panel, load_panel, lost_reply, no_answer
 from auditdm.records import Probe
 from auditdm.world.domain import WORLD
 
@@ -50,3 +50,11 @@ def test_failed_probes_get_no_answers() -> None:
 def test_a_confidence_outside_0_to_1_is_refused(value: float) -> None:
     with pytest.raises(UserError, match="--min-confidence"):
         load_panel("world:target", (), "exact", None, min_confidence=value)
+
+
+def test_only_a_reply_a_panel_member_lost_is_worth_asking_again() -> None:
+    panel = Panel(load_model("world:target"), [load_model("world:ref-a")], load_judge("exact"))
+    assert lost_reply(no_answer("world:ref-a", "timeout"), panel) and lost_reply(no_answer("exact", "x"), panel)
+    assert not lost_reply(f"no question from the auditor: {no_answer('world:ref-a', 'x')}", panel)
+    assert not lost_reply(no_answer("openai:another", "x"), panel)
+    assert not lost_reply("invalid question: what is", panel) and not lost_reply(None, panel)

@@ -21,7 +21,7 @@ from auditdm.rectify import RectifyConfig, labelled_pairs, resume_rectify, start
 from auditdm.store import RunStore
 
 SMOKE = ["--pool-size", "12", "--probes", "40", "--epochs", "1", "--auditor-steps", "2", "--auditor-checkpoints", "1",
-         "--eval-questions", "3", "--batch-size", "4", "--keep", "all"]  # fmt: skip
+         "--eval-questions", "3", "--train-batch-size", "4", "--keep", "all"]  # fmt: skip
 TIMING = {"seconds"}
 
 
@@ -89,7 +89,7 @@ def test_labels_are_the_references_consensus_never_the_oracle(whole, tmp_path) -
     # With world:target as the only reference, the consensus is often wrong: the labels follow it.
     out = tmp_path / "weak-reference"
     config = RectifyConfig(target="world:target-large", references=("world:target",), compare_to=None, pool_size=12,
-                           probes=40, epochs=1, batch_size=4, iterations=1, eval_questions=2, keep="all")  # fmt: skip
+                           probes=40, epochs=1, train_batch_size=4, iterations=1, eval_questions=2, keep="all")  # fmt: skip
     start_rectify(config, out, progress=False)
     wrong = [pair for _, pair in labelled_pairs(out) if pair.right is False]
     assert wrong, "a weak reference should give some wrong labels"
@@ -98,7 +98,7 @@ def test_labels_are_the_references_consensus_never_the_oracle(whole, tmp_path) -
 @pytest.mark.slow
 def test_the_paths_and_the_fraction_choose_the_training_pairs(tmp_path) -> None:
     # The paper's ablations: one path alone (here editing), and a fraction of the generated pairs.
-    config = RectifyConfig(pool_size=12, probes=40, epochs=1, batch_size=4, iterations=1, eval_questions=2,
+    config = RectifyConfig(pool_size=12, probes=40, epochs=1, train_batch_size=4, iterations=1, eval_questions=2,
                            keep="all", compare_to=None, pairings=("both",), syntheses=("edit",))  # fmt: skip
     start_rectify(config, tmp_path / "all", progress=False)
     pairs = [pair for _, pair in labelled_pairs(tmp_path / "all")]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
 
+from auditdm.judge import Decision
 from auditdm.records import Answers, OracleCheck, Picture, Probe, SourceImage
 from auditdm.store import RunStore, RunStoreError
 from auditdm.world.render import render
@@ -68,6 +68,30 @@ def test_formats_and_folders_are_checked(store, tmp_path) -> None:
         store.db.execute("UPDATE meta SET value = '99' WHERE key = 'format'")
     with pytest.raises(RunStoreError, match="run format 99"):
         RunStore.open(folder)
+
+
+def test_a_judges_decisions_are_stored_with_the_batch_and_a_run_from_before_them_opens(store) -> None:
+    decisions = [Decision("dark red", "red", True, "Yes."), Decision("blue", "red", False, "Perhaps.")]
+    answers, checks = [Answers("41", ("42", "42"), "42", 1)], [OracleCheck("answerable", "42", "text")]
+    store.commit_batch(0, [probe(store, 0)], answers, checks, "a", "baseline", ANSWERERS, judge="openai:j",
+                       decisions=decisions)  # fmt: skip
+    assert store.decisions("openai:j") == decisions and store.decisions("openai:other") == []
+    with store.db:
+        store.db.execute("DROP TABLE judgements")  # a run written before LLM judges
+    store.close()
+    assert list(RunStore.open(store.folder, write=False).probes())[0].consensus == "42"
+    reopened = RunStore.open(store.folder)
+    assert reopened.decisions("openai:j") == [] and len(list(reopened.probes())) == 1
+
+
+def test_answers_asked_again_replace_a_lost_reply(store) -> None:
+    commit(store, 0, [probe(store, 0, error="world:ref-a gave no answer: timeout"), probe(store, 1)])
+    store.answer_again([probe(store, 0)], [Answers("42", ("42", "42"), "42", 0)],
+                       [OracleCheck("answerable", "42", "text")], ANSWERERS, meta={"seconds": 2.0})  # fmt: skip
+    first, second = store.probes()
+    assert (first.error, first.target_answer, first.score, first.oracle_status) == (None, "42", 0, "answerable")
+    assert first.answers == {"world:target": "42", "world:ref-a": "42", "world:ref-b": "42"}
+    assert second.target_answer == "41" and store.meta()["seconds"] == 2.0
 
 
 def test_a_store_comes_into_being_whole(tmp_path) -> None:

@@ -7,7 +7,7 @@ image-editing command (p_e). Any model can audit: an auditor is a VLM plus a pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,12 +72,13 @@ def training_curves(card: dict[str, Any]) -> dict[str, list[float]]:
     return {**curves, **card.get("curves", {})}
 
 
-def load_auditor(spec: str, prompts: str | None = None, temperature: float = 1.0, **options: Any) -> Auditor:
+def load_auditor(spec: str, prompts: str | None = None, temperature: float = 1.0,
+                 load: Callable[..., VLM] = load_model, **options: Any) -> Auditor:  # fmt: skip
     """The auditor a ``kind:name`` string (or a folder) names.
 
     The prompt set is ``prompts`` if given, else the one the folder's card says it was
     trained for (``world:baseline``: baseline), else ``auditdm``. A model whose card gives
-    it another role (a target, a reference) is refused.
+    it another role (a target, a reference) is refused. ``load`` loads the model.
     """
     try:
         card = auditor_card(spec)
@@ -85,6 +86,6 @@ def load_auditor(spec: str, prompts: str | None = None, temperature: float = 1.0
         raise UserError(f"--auditor {spec}: {error}") from None
     if card.get("role", "auditor") != "auditor":
         raise UserError(f"{spec} is a {card['role']} model, not an auditor")
-    model = load_model(auditor_spec(spec), **options)
+    model = load(auditor_spec(spec), **options)
     model.name = spec  # as the user named it: a bare folder stays a folder in the store
     return Auditor(model, prompts or card.get("prompts") or "auditdm", temperature, training_curves(card))

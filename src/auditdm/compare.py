@@ -59,22 +59,25 @@ def _audited(config: AuditConfig, run_dir: Path, progress: bool) -> RunSummary:
 
 
 def _judged_categories(store: RunStore, target: str) -> list[dict[str, Any]]:
-    """Each category of a comparison run, with how often each model was the wrong one (probes
-    the oracle checked) and the model that is worse there (None when the oracle cannot tell)."""
+    """Each category of a comparison run, with how many of its probes the oracle could check,
+    how often each model was the wrong one on those, and the model that is worse there (None
+    when the oracle cannot tell: a tie, or images it cannot check, such as photographs)."""
     config = store.meta()["config"]
     reference = config["references"][0]
     probes = {p.idx: p for p in store.probes()}
     judged = []
     for category in store.categories():
         wrong = {target: 0, reference: 0}
+        checked = 0
         for p in (probes[i] for i in category.members):
             check = oracle_check(p)
             if check is None or check.status != "answerable":
                 continue
+            checked += 1
             wrong[target] += not is_right(p.target_answer, check)
             wrong[reference] += not is_right(p.consensus, check)
         decided = wrong[target] != wrong[reference]
-        judged.append({"name": category.name, "disagreements": category.size, "wrong": wrong,
+        judged.append({"name": category.name, "disagreements": category.size, "checked": checked, "wrong": wrong,
                        "worse": max(wrong, key=lambda m: wrong[m]) if decided else None})  # fmt: skip
     return judged
 
@@ -87,9 +90,18 @@ def format_comparison(comparison: dict[str, Any]) -> str:
         lines.append(f"\n{d['target']} audited against {d['reference']}: {d['disagreements']} disagreements "
                      f"in {d['probes']} probes ({d['run_dir']})")  # fmt: skip
         for c in d["categories"]:
+            if not c["checked"]:
+                lines.append(f"  {c['name']:<30} {c['disagreements']:>4} disagreements: not checked (no oracle for "
+                             "these images)")  # fmt: skip
+                continue
             verdict = f"{c['worse']} worse" if c["worse"] else "undecided"
             counts = ", ".join(f"{m} wrong {n}" for m, n in c["wrong"].items())
             lines.append(f"  {c['name']:<30} {c['disagreements']:>4} disagreements: {verdict} ({counts})")
+    categories = [c for d in comparison["directions"] for c in d["categories"]]
+    if categories and not any(c["checked"] for c in categories):
+        lines.append("\nwhich model is wrong is not checked: the oracle reads only world images (the categories "
+                     "above are where the two disagree)")  # fmt: skip
+        return "\n".join(lines)
     for model, names in comparison["worse_in"].items():
         lines.append(f"\n{model} is worse in: {', '.join(names) or 'no category'}")
     return "\n".join(lines)

@@ -13,3 +13,10 @@ class SynthesisError(UserError):
 
     The audit stores it as a failed probe with this reason; it never stops a run.
     """
+
+
+def check_positive(**flags: float | None) -> None:
+    """One line for the first flag (given by its field's name) set below 1; None is unset."""
+    for name, value in flags.items():
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} {value}: must be at least 1")

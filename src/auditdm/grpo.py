@@ -26,8 +26,9 @@ import numpy as np
 
 from auditdm.auditor import auditor_spec
 from auditdm.backends import ModelSpec, check_synthesizer, load_synthesizer
-from auditdm.errors import UserError
+from auditdm.errors import UserError, check_positive
 from auditdm.files import write_text
+from auditdm.models import model_options
 from auditdm.models import write_card as write_model_card
 from auditdm.panel import Panel, check_min_confidence, load_panel
 from auditdm.probes import with_instruction, with_question
@@ -60,11 +61,12 @@ class GRPOSettings:
     prompts: str = "auditdm"
     images: int = 512  # domain training images (a stream apart from the audit's), when no folder is given
     image_folder: str | None = None  # a folder of training images instead
+    limit: int | None = None  # at most this many images of the folder (the first in name order); None: all
     domain: str = "world"  # the embedded domain whose images train the auditor
     generator: str = "world"  # makes images from captions: world, or diffusers:ID_OR_PATH (text-to-image)
     editor: str = "world"  # edits images: world, or diffusers:ID_OR_PATH (an editing pipeline)
     group_size: int = 8  # G: probes sampled per image and path
-    batch_size: int = 32  # probes per step (completions, as TRL counts them)
+    train_batch_size: int = 32  # probes per step (completions, as TRL counts them)
     steps: int = 1200
     lr: float = 1e-4  # the paper's 3e-6 is for a 4B model; a 1 M model moves at this rate
     min_lr_ratio: float = 1 / 3  # the paper: 3e-6 decaying to 1e-6
@@ -90,6 +92,10 @@ class GRPOSettings:
     seed: int = 0
     device: str = "cpu"  # where the auditor trains and every model runs: cpu, cuda, cuda:0, ...
     dtype: str | None = None  # "bfloat16", ...; None keeps each model's saved dtype
+    batch_size: int = 32  # prompts per forward pass of the target and the references
+    max_new_tokens: int | None = None  # the length of their answers; None: each backend's own
+    revision: str | None = None  # the hub revision every hf: hub id loads at; None: its default branch
+    trust_remote_code: bool = False  # let hf: models run the code their hub repository holds
     synthesis_device: tuple[str, ...] = ()  # one for both, or the generator's then the editor's; empty: `device`
     synthesis_dtype: str | None = None  # None: `dtype`
     synthesis_steps: int | None = None  # denoising steps; None: each pipeline's default
@@ -97,8 +103,10 @@ class GRPOSettings:
     cpu_offload: bool = False  # diffusers' model CPU offload, for a GPU too small for a whole pipeline
 
     def __post_init__(self) -> None:
-        if self.batch_size % self.group_size:
-            raise UserError(f"--batch-size {self.batch_size} must be a multiple of --group-size {self.group_size}")
+        check_positive(limit=self.limit, batch_size=self.batch_size, max_new_tokens=self.max_new_tokens)
+        if self.train_batch_size % self.group_size:
+            raise UserError(f"--train-batch-size {self.train_batch_size} must be a multiple of --group-size "
+                            f"{self.group_size}")  # fmt: skip
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
             raise UserError(f"unknown path {', '.join(unknown) or '(none given)'} (choose from {', '.join(TASKS)})")
@@ -123,6 +131,8 @@ class GRPOSettings:
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         if "synthesizer" in values:  # a training from before G and E were chosen apart
             values["generator"] = values["editor"] = values.pop("synthesizer")
+        if "train_batch_size" not in values and "batch_size" in values:  # from before --batch-size meant a forward pass
+            values["train_batch_size"] = values.pop("batch_size")
         return cls(**values)
 
 
@@ -211,7 +221,8 @@ class AuditReward:
 
 def training_sources(settings: GRPOSettings) -> list[SourceImage]:
     """The training images: the folder's, or the domain's (a stream apart from the audit's)."""
-    return load_sources(settings.image_folder, settings.domain, settings.images, 100_000 + settings.seed)
+    return load_sources(settings.image_folder, settings.domain, settings.images, 100_000 + settings.seed,
+                        limit=settings.limit)  # fmt: skip
 
 
 def training_rows(settings: GRPOSettings, sources: Sequence[SourceImage]) -> list[dict[str, Any]]:
@@ -253,7 +264,7 @@ def grpo_config(settings: GRPOSettings, out: Path, progress: bool) -> Any:
     return GRPOConfig(
         output_dir=str(out), use_cpu=on_cpu, bf16=not on_cpu and settings.dtype == "bfloat16",
         gradient_checkpointing=False, use_vllm=False,
-        per_device_train_batch_size=settings.batch_size, num_generations=settings.group_size,
+        per_device_train_batch_size=settings.train_batch_size, num_generations=settings.group_size,
         max_completion_length=96, temperature=settings.temperature, beta=settings.kl, learning_rate=settings.lr,
         lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_ratio},
         warmup_steps=settings.warmup_fraction, max_steps=settings.steps, save_strategy="steps",
@@ -271,7 +282,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     from transformers import AutoModelForImageTextToText, TrainerCallback
     from trl import GRPOTrainer
 
-    from auditdm.models.hf import load_processor
+    from auditdm.models.hf import load_pretrained, load_processor
 
     settings = _settings_for(settings, out, resume)
     checkpoint = _last_checkpoint(out) if resume else None
@@ -280,9 +291,8 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
         write_text(out / CURVES, "".join(line + "\n" for line in kept))
     source = ModelSpec.parse(auditor_spec(settings.auditor)).resolve()
     check_synthesizer(settings.generator, settings.editor)
-    placement = {"device": settings.device, "dtype": settings.dtype}
-    panel = load_panel(settings.target, settings.references, settings.judge, settings.quorum,
-                       settings.min_confidence, **placement)  # fmt: skip
+    panel = load_panel(settings.target, settings.references, settings.judge, settings.quorum, settings.min_confidence,
+                       max_new_tokens=settings.max_new_tokens, **model_options(settings))  # fmt: skip
     sources = training_sources(settings)
     synthesizer = load_synthesizer(settings.generator, settings.editor, settings.synthesis_options())
     if not resume:  # only once the models load: a bad option leaves no folder that blocks the next try
@@ -290,10 +300,9 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
         write_text(out / SETTINGS, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
     reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory,
                          out / CURVES, settings.novelty_of, settings.novelty_as)  # fmt: skip
-    local = isinstance(source, Path)
-    model = AutoModelForImageTextToText.from_pretrained(source, local_files_only=local, use_safetensors=True,
-                                                        dtype=settings.dtype)  # fmt: skip
-    processor = load_processor(source)
+    model = load_pretrained(AutoModelForImageTextToText, source, settings.revision, use_safetensors=True,
+                            dtype=settings.dtype, trust_remote_code=settings.trust_remote_code)  # fmt: skip
+    processor = load_processor(source, settings.revision, settings.trust_remote_code)
     if processor.chat_template is None:  # TRL writes the prompts through it
         raise UserError(f"{settings.auditor} cannot be trained as an auditor: it has no chat template")
     peft_config = None

@@ -3,6 +3,9 @@
 One scoring function, :func:`score_many`, serves the audit (a verdict per probe) and the
 GRPO reward (the verdict's score). A probe the references do not agree on scores 0: with no
 consensus we cannot say the target is wrong, so it counts as unanswerable.
+
+A judge that asks a remote model (``openai:``, in ``llm_judge``) can lose a reply: it raises
+``ReplyError``, and the probes whose verdict needed that pair get no verdict but the reason.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from auditdm.embed import embed, sentence_model
 from auditdm.errors import UserError
+from auditdm.models import ReplyError
 
 _NUMBER_WORDS = {word: str(n) for n, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -23,7 +27,8 @@ _ARTICLES = {"a", "an", "the"}
 # Any punctuation, except a colon or point between digits ("3:30", "2.5").
 _PUNCTUATION = re.compile(r"(?!(?<=\d)[:.](?=\d))(?:[^\w\s]|_)")
 _NUMBER = re.compile(r"\d+(?:[:.]\d+)?")
-_SPECS = "valid judges: 'exact', 'embedding', 'embedding:THRESHOLD' (0 < THRESHOLD <= 1)"
+_SPECS = ("valid judges: 'exact', 'embedding', 'embedding:THRESHOLD' (0 < THRESHOLD <= 1), "
+          "'openai:MODEL[@BASE_URL]' (an LLM judge)")
 
 
 def normalize_answer(text: str) -> str:
@@ -41,7 +46,34 @@ class Judge(Protocol):
     name: str
 
     def same(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
-        """One bool per pair: do its two answers mean the same thing?"""
+        """One bool per pair: do its two answers mean the same thing? (``ReplyError``, with
+        None for each pair it could not decide, from a judge that asks a remote model.)"""
+        ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A judge's decision worth keeping (an LLM's: each costs a request): are answers ``a``
+    and ``b`` the same, and the judge's own reply that said so."""
+
+    a: str
+    b: str
+    same: bool
+    reply: str
+
+
+@runtime_checkable
+class Remembering(Protocol):
+    """A judge whose decisions the run stores, and gives back on resume, so that none is asked twice."""
+
+    name: str
+
+    def recall(self, decisions: Iterable[Decision]) -> None:
+        """Take these decisions as made (a resumed run's stored ones)."""
+        ...
+
+    def unsaved(self) -> list[Decision]:
+        """The decisions made since the last call, for the store."""
         ...
 
 
@@ -100,9 +132,14 @@ def _settled(a: str, b: str) -> bool | None:
     return None
 
 
-def load_judge(spec: str) -> Judge:
-    """A judge from its spec: ``exact``, ``embedding`` or ``embedding:0.75`` (the threshold)."""
+def load_judge(spec: str, concurrency: int = 8) -> Judge:
+    """A judge from its spec: ``exact``, ``embedding``, ``embedding:0.75`` (the threshold) or
+    ``openai:MODEL[@BASE_URL]`` (an LLM judge, asked ``concurrency`` requests at a time)."""
     kind, colon, threshold = spec.strip().partition(":")
+    if kind == "openai":
+        from auditdm.llm_judge import load
+
+        return load(threshold, concurrency=concurrency)
     if kind == "exact" and not colon:
         return ExactJudge()
     if kind == "embedding" and not colon:
@@ -120,10 +157,12 @@ def load_judge(spec: str) -> Judge:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The references' consensus on a probe (None: none) and 1 iff the target disagrees with it."""
+    """The references' consensus on a probe (None: none) and 1 iff the target disagrees with
+    it; ``error`` says why there is no verdict (the judge lost a reply it needed)."""
 
     consensus: str | None
     score: int
+    error: str | None = None
 
 
 def consensus(answers: Sequence[str], judge: Judge, quorum: int | None = None) -> str | None:
@@ -133,7 +172,10 @@ def consensus(answers: Sequence[str], judge: Judge, quorum: int | None = None) -
     finds the same); the largest group, the earliest on ties, wins if it reaches the quorum,
     and its most common normalised answer is returned. Empty answers never agree.
     """
-    return _consensus_many([answers], judge, quorum)[0]
+    [(agreed, lost)] = _consensus_many([answers], judge, quorum)
+    if lost is not None:
+        raise UserError(f"{judge.name} gave no answer: {lost}")
+    return agreed
 
 
 def score(target: str, references: Sequence[str], judge: Judge, quorum: int | None = None) -> Verdict:
@@ -147,21 +189,28 @@ def score_many(targets: Sequence[str], references: Sequence[Sequence[str]], judg
     if len(targets) != len(references):
         raise ValueError(f"{len(targets)} target answers but {len(references)} reference sets")
     agreed = _consensus_many(references, judge, quorum)
-    answered = [(normalize_answer(t), c) for t, c in zip(targets, agreed) if c is not None]
-    same = _ask(judge, answered)
-    return [Verdict(c, 0) if c is None else Verdict(c, int(not same[normalize_answer(t), c]))
-            for t, c in zip(targets, agreed)]  # fmt: skip
+    pairs = [None if c is None else (normalize_answer(t), c) for t, (c, _) in zip(targets, agreed)]
+    same, lost = _ask(judge, filter(None, pairs))
+    return [Verdict(c, 0, why) if pair is None else Verdict(c, 0, lost[pair]) if pair in lost
+            else Verdict(c, int(not same[pair])) for pair, (c, why) in zip(pairs, agreed)]  # fmt: skip
 
 
-def _consensus_many(answer_sets: Sequence[Sequence[str]], judge: Judge, quorum: int | None) -> list[str | None]:
+def _consensus_many(answer_sets: Sequence[Sequence[str]], judge: Judge,
+                    quorum: int | None) -> list[tuple[str | None, str | None]]:  # fmt: skip
+    """Each set's consensus, or None and why the judge could not decide it (else None)."""
     normal = [[normalize_answer(a) for a in answers] for answers in answer_sets]
     for answers in normal:
         if quorum is not None and not 1 <= quorum <= len(answers):
             raise ValueError(f"quorum must be between 1 and {len(answers)} (the number of answers), got {quorum}")
     # Every pair of distinct answers, first-seen order first: group heads always come first.
     distinct = [list(dict.fromkeys(a for a in answers if a)) for answers in normal]
-    same = _ask(judge, [(d[i], d[j]) for d in distinct for i in range(len(d)) for j in range(i + 1, len(d))])
-    return [_agree(answers, same, len(answers) if quorum is None else quorum) for answers in normal]
+    pairs = [[(d[i], d[j]) for i in range(len(d)) for j in range(i + 1, len(d))] for d in distinct]
+    same, lost = _ask(judge, [pair for among in pairs for pair in among])
+    found: list[tuple[str | None, str | None]] = []
+    for answers, among in zip(normal, pairs):
+        why = next((lost[pair] for pair in among if pair in lost), None)  # any lost pair might have mattered
+        found.append((None, why) if why else (_agree(answers, same, len(answers) if quorum is None else quorum), None))
+    return found
 
 
 def _agree(answers: list[str], same: dict[tuple[str, str], bool], quorum: int) -> str | None:
@@ -178,9 +227,15 @@ def _agree(answers: list[str], same: dict[tuple[str, str], bool], quorum: int) -
     return Counter(largest).most_common(1)[0][0]  # most_common keeps first-seen order on ties
 
 
-def _ask(judge: Judge, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bool]:
-    """The judge's answer for each pair, asked once per distinct pair in one batch."""
+def _ask(judge: Judge, pairs: Iterable[tuple[str, str]]) -> tuple[dict[tuple[str, str], bool],
+                                                                   dict[tuple[str, str], str]]:  # fmt: skip
+    """The judge's answer for each pair, asked once per distinct pair in one batch; and why,
+    for each pair it lost."""
     distinct = list(dict.fromkeys(pairs))
     answers = {pair: True for pair in distinct if pair[0] == pair[1]}  # equal answers agree under any judge
     asked = [pair for pair in distinct if pair not in answers]
-    return answers | dict(zip(asked, judge.same(asked), strict=True))
+    try:
+        return answers | dict(zip(asked, judge.same(asked), strict=True)), {}
+    except ReplyError as error:
+        lost = {pair: why for pair, why in zip(asked, error.reasons, strict=True) if why is not None}
+        return answers | {pair: bool(r) for pair, r in zip(asked, error.replies) if pair not in lost}, lost

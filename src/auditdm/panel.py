@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,26 +42,30 @@ class Panel:
     judge: Judge
     quorum: int | None = None
     min_confidence: float | None = None
+    concurrent: bool = False  # ask every model at once: they run in other processes (Ray actors)
 
     def answer(self, probes: Sequence[Probe]) -> tuple[list[Probe], list[Answers | None]]:
         """The probes and the answers and score of every valid one (with a picture and a
         question), in order; None for a failed probe (it scores 0). A valid probe that some
-        model could not answer (``ReplyError``) comes back failed, with the reason."""
+        model, or the judge, could not answer (``ReplyError``) comes back failed, with the
+        reason (see :func:`lost_reply`)."""
         valid = [p for p in probes if p.valid]
         if not valid:
             return list(probes), [None] * len(probes)
         images = [p.picture.image for p in valid if p.picture is not None]
         questions = [p.question or "" for p in valid]
-        failed: dict[int, str] = {}  # position in `valid` -> why a model gave no answer
-        targets = _replies(self.target, partial(self.target.generate, images, questions), failed)
-        rated = [_replies(r, partial(self._answers, r, images, questions), failed) for r in self.references]
+        asks: list[tuple[VLM, Callable[[], list[Any]]]] = [(self.target, partial(self.target.generate, images, questions)),
+                                                           *((r, partial(self._answers, r, images, questions))
+                                                             for r in self.references)]  # fmt: skip
+        (targets, *rated), failed = _ask(asks, self.concurrent)
         answered = [i for i in range(len(valid)) if i not in failed]
         rows = [[answers[i] for answers in rated] for i in answered]
         votes = [tuple(a if self.min_confidence is None or p >= self.min_confidence else "" for a, p in row)
                  for row in rows]  # fmt: skip  # an empty answer never agrees: an abstention
         verdicts = score_many([targets[i] for i in answered], votes, self.judge, self.quorum)
+        failed |= {i: no_answer(self.judge.name, v.error) for i, v in zip(answered, verdicts) if v.error}
         scored = {i: Answers(targets[i], tuple(a for a, _ in row), v.consensus, v.score)
-                  for i, row, v in zip(answered, rows, verdicts)}  # fmt: skip
+                  for i, row, v in zip(answered, rows, verdicts) if not v.error}  # fmt: skip
         made: list[Probe] = []
         answers: list[Answers | None] = []
         positions = iter(range(len(valid)))
@@ -71,9 +76,31 @@ class Panel:
         return made, answers
 
     def _answers(self, reference: VLM, images: list[Image.Image], questions: list[str]) -> list[tuple[str, float]]:
-        if self.min_confidence is None:
+        if self.min_confidence is not None:
+            return reference.confidences(images, questions)
+        try:
             return [(answer, 1.0) for answer in reference.generate(images, questions)]
-        return reference.confidences(images, questions)
+        except ReplyError as error:  # the replies that came, in the shape of the ones above
+            raise ReplyError(reference.name, [None if r is None else (r, 1.0) for r in error.replies],
+                             error.reasons) from None  # fmt: skip
+
+
+def _ask(asks: Sequence[tuple[VLM, Callable[[], list[Any]]]],
+         concurrent: bool) -> tuple[list[list[Any]], dict[int, str]]:  # fmt: skip
+    """Every model's replies, and why a probe got none (the reason of the first model, in
+    order, that gave none; as asked one by one even when asked at once): position -> reason."""
+    reasons: list[dict[int, str]] = [{} for _ in asks]
+    jobs = [partial(_replies, model, ask, found) for (model, ask), found in zip(asks, reasons)]
+    if concurrent:
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            replies = list(pool.map(lambda job: job(), jobs))
+    else:
+        replies = [job() for job in jobs]
+    failed: dict[int, str] = {}
+    for found in reasons:
+        for i, reason in found.items():
+            failed.setdefault(i, reason)
+    return replies, failed
 
 
 def _replies(model: VLM, ask: Callable[[], list[T]], failed: dict[int, str]) -> list[T]:
@@ -84,9 +111,22 @@ def _replies(model: VLM, ask: Callable[[], list[T]], failed: dict[int, str]) -> 
     except ReplyError as error:
         for i, reason in enumerate(error.reasons):
             if reason is not None:
-                failed.setdefault(i, f"{model.name} gave no answer: {reason}")
+                failed.setdefault(i, no_answer(model.name, reason))
         replies: list[T] = error.replies
         return replies
+
+
+def no_answer(name: str, reason: str) -> str:
+    """A probe's error when the model or judge ``name`` gave no reply for it."""
+    return f"{name} gave no answer: {reason}"
+
+
+def lost_reply(error: str | None, panel: Panel) -> bool:
+    """Whether a probe failed only because a member of ``panel`` lost a reply (a resume asks
+    again), not for what the auditor or the synthesizer made of it (which asking again
+    cannot change)."""
+    names = (panel.target.name, *(r.name for r in panel.references), panel.judge.name)
+    return error is not None and any(error.startswith(no_answer(name, "")) for name in names)
 
 
 def check_min_confidence(value: float | None) -> None:
@@ -96,15 +136,16 @@ def check_min_confidence(value: float | None) -> None:
 
 
 def load_panel(target: str, references: Sequence[str], judge: str, quorum: int | None,
-               min_confidence: float | None = None, **options: Any) -> Panel:  # fmt: skip
+               min_confidence: float | None = None, load: Callable[..., VLM] = load_model,
+               **options: Any) -> Panel:  # fmt: skip
     """Load the judge, the target and the references (none given: the target's kind's
     defaults), first errors first; each model's ``name`` is its spec; ``options`` (device,
-    dtype, concurrency) go to every model."""
+    dtype, concurrency) go to every model; ``load`` loads each (elsewhere: ``ray_executor``)."""
     check_min_confidence(min_confidence)
-    loaded_judge = load_judge(judge)
-    loaded_target = load_model(target, **options)
+    loaded_judge = load_judge(judge, concurrency=options.get("concurrency") or 8)
+    loaded_target = load(target, **options)
     references = tuple(references) or default_references(target)
     if quorum is not None and not 1 <= quorum <= len(references):
         raise UserError(f"--quorum {quorum}: must be between 1 and the {len(references)} references")
-    return Panel(loaded_target, [load_model(spec, **options) for spec in references], loaded_judge, quorum,
+    return Panel(loaded_target, [load(spec, **options) for spec in references], loaded_judge, quorum,
                  min_confidence)  # fmt: skip

@@ -36,6 +36,16 @@ def derive_seed(*parts: object) -> int:
     return zlib.crc32(":".join(map(str, parts)).encode())
 
 
+NO_QUESTION = "(Q, I*) probes ask each image's original question, and none of these images has one"
+
+
+def inapplicable_pairings(pairings: Sequence[Pairing], sources: Sequence[SourceImage]) -> dict[Pairing, str]:
+    """The pairings that apply to none of ``sources``, each with why."""
+    if "image" in pairings and all(source.question is None for source in sources):
+        return {"image": NO_QUESTION}
+    return {}
+
+
 def probe_kinds(pairings: Sequence[Pairing], syntheses: Sequence[Synthesis],
                 source: SourceImage) -> list[tuple[Pairing, Synthesis | None]]:  # fmt: skip
     """The (pairing, synthesis) kinds of probe an image allows, in a fixed order; an error

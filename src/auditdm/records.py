@@ -57,11 +57,13 @@ class Picture:
 
 @dataclass(frozen=True)
 class SourceImage:
-    """An image to audit on, with its original question Q when it has one."""
+    """An image to audit on, with its original question Q when it has one, and the answer
+    its dataset gives to Q when it has one (a dataset's label: no oracle's truth)."""
 
     name: str
     picture: Picture
     question: str | None = None
+    answer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,18 @@ class KindCounts:
 
 
 @dataclass(frozen=True)
+class DatasetAccuracy:
+    """How often each model, and the references' consensus, answered the original images'
+    own questions as their dataset does (normalised exact match, VQA-style): the dataset's
+    labels, not an oracle's check. No answer, or no consensus, counts as wrong."""
+
+    questions: int
+    target: float
+    references: dict[str, float]
+    consensus: float
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """The run summary of SPEC section 6; ``to_dict()`` is the ``--json`` object."""
 
@@ -245,6 +259,8 @@ class RunSummary:
     outside_model_share: float | None
     verified: VerifiedFigures | None
     categories: list[Category]
+    dropped_pairings: dict[str, str]  # pairing -> why the audit made none of it
+    dataset_accuracy: DatasetAccuracy | None  # on the original images, when their dataset has answers
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

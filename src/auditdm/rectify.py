@@ -38,6 +38,7 @@ from auditdm.errors import UserError
 from auditdm.files import write_text
 from auditdm.finetune import FinetuneSettings, finetune
 from auditdm.judge import normalize_answer
+from auditdm.models import model_options
 from auditdm.qa_data import read_qa_data
 from auditdm.records import SYNTHESES, Labelled, Pairing, Synthesis
 from auditdm.report.rectification import write_rectification_report
@@ -60,6 +61,7 @@ class RectifyConfig:
     control_auditor: str = "world:baseline"  # the untrained auditor whose pairs train the control
     compare_to: str | None = "world:target-large"  # evaluated beside the target (the paper's 28B)
     pool: str | None = None  # a folder of unlabelled images; None: images of `domain`
+    limit: int | None = None  # at most this many images of the pool folder (the first in name order); None: all
     domain: str = "world"
     pool_size: int = 400  # domain images in the pool
     probes: int = 1200  # probes written per iteration, over all its auditors
@@ -79,7 +81,7 @@ class RectifyConfig:
     mix: float = 1.0  # examples of the target's own training data per generated pair
     mix_data: str | None = None  # a dataset to mix in (qa_data formats); None: the target backend's own stream
     epochs: float = 2.0  # fine-tuning passes over each iteration's pairs and mixed-in data
-    batch_size: int = 16
+    train_batch_size: int = 16  # the fine-tuning batch
     lr: float = 2e-4
     lora_rank: int = 0
     auditor_steps: int = 300  # GRPO steps of each new auditor (from the second iteration)
@@ -87,8 +89,15 @@ class RectifyConfig:
     control: bool = False
     eval_questions: int = 100  # held-out questions per skill (embedded domains only)
     seed: int = 0
+    executor: str = "local"  # where the generation audits' models run: this process, or Ray actors ("ray")
+    ray_address: str | None = None  # None: a local Ray cluster; "auto" or HOST:PORT: an existing one
+    replicas: int = 1  # Ray actors per model
     device: str = "cpu"
     dtype: str | None = None
+    batch_size: int = 32  # prompts per forward pass of a model
+    max_new_tokens: int | None = None  # the length of the target's and references' answers; None: each backend's
+    revision: str | None = None  # the hub revision every hf: hub id loads at; None: its default branch
+    trust_remote_code: bool = False  # let hf: models run the code their hub repository holds
 
     def __post_init__(self) -> None:
         if self.keep not in KEEP:
@@ -100,13 +109,25 @@ class RectifyConfig:
             raise UserError(f"--fraction {self.fraction}: must be above 0 and at most 1")
         if "image" in self.pairings:
             raise UserError("--pairings image asks the pool's own questions, and a pool has none (use question, both)")
-        AuditConfig(pairings=self.pairings, syntheses=self.syntheses)  # any other unknown path, now
+        # Any other unknown path or bad inference option, now.
+        AuditConfig(pairings=self.pairings, syntheses=self.syntheses, limit=self.limit, **self.executor_options(),
+                    **self.inference_options())  # fmt: skip
         if self.auditor_checkpoints < 1 or self.auditor_steps < self.auditor_checkpoints:
             raise UserError("--auditor-checkpoints must be at least 1 and at most --auditor-steps")
+
+    def executor_options(self) -> dict[str, Any]:
+        """Where the generation audits' models run, as AuditConfig's fields."""
+        return {"executor": self.executor, "ray_address": self.ray_address, "replicas": self.replicas}
+
+    def inference_options(self) -> dict[str, Any]:
+        """How its models answer, as AuditConfig's and GRPOSettings' fields."""
+        return {**model_options(self), "max_new_tokens": self.max_new_tokens}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RectifyConfig:
         values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if "train_batch_size" not in values and "batch_size" in values:  # from before --batch-size meant a forward pass
+            values["train_batch_size"] = values.pop("batch_size")
         return cls(**values)
 
 
@@ -210,7 +231,7 @@ def _train_auditor(config: RectifyConfig, out: Path, start: str, target: str, pr
         gate = GRPOSettings.min_confidence if config.min_confidence is None else config.min_confidence
         settings = GRPOSettings(auditor=start, target=target, references=config.references, quorum=config.quorum,
                                 min_confidence=gate, judge=config.judge, steps=config.auditor_steps,
-                                save_every=every, seed=config.seed, device=config.device, dtype=config.dtype)  # fmt: skip
+                                save_every=every, seed=config.seed, **config.inference_options())  # fmt: skip
         train_auditor(settings, out, resume=(out / SETTINGS).exists(), progress=progress)
     steps = [every * k for k in range(1, config.auditor_checkpoints)]
     return [*(str(out / f"checkpoint-{step}") for step in steps), str(final)]
@@ -238,10 +259,11 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
     for k, auditor in enumerate(auditors):
         audit = AuditConfig(
             target=target, references=config.references, auditor=auditor, prompts="baseline" if baseline else None,
-            pairings=config.pairings, syntheses=config.syntheses, images=config.pool, domain=config.domain, image_count=config.pool_size,
+            pairings=config.pairings, syntheses=config.syntheses, images=config.pool, domain=config.domain,
+            image_count=config.pool_size,
             probes=max(1, config.probes // len(auditors)), quorum=config.quorum, min_confidence=config.min_confidence,
-            judge=config.judge, seed=POOL_SEED + config.seed, weak_skill_questions=0, device=config.device,
-            dtype=config.dtype,
+            judge=config.judge, seed=POOL_SEED + config.seed, weak_skill_questions=0, limit=config.limit,
+            **config.executor_options(), **config.inference_options(),
         )  # fmt: skip
         store = _generate(audit, folder / f"{name}-{k}", progress)
         pairs += _labelled(store, out=folder.parent, keep="all" if baseline else config.keep)
@@ -317,7 +339,7 @@ def _finetune(config: RectifyConfig, out: Path, model: str, pairs: Sequence[Pair
         examples = [Labelled(read_picture(run / p.run / "images" / p.image[:2] / f"{p.image}.png").image,
                              p.question, p.answer, p.skill or "") for p in pairs]  # fmt: skip
         examples += _original_data(config, round(config.mix * len(examples)))
-        settings = FinetuneSettings(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+        settings = FinetuneSettings(epochs=config.epochs, batch_size=config.train_batch_size, lr=config.lr,
                                     lora_rank=config.lora_rank, seed=config.seed, device=config.device,
                                     dtype=config.dtype)  # fmt: skip
         finetune(model, examples, out, settings, progress)
@@ -346,8 +368,8 @@ def _evaluate(config: RectifyConfig, path: Path, model: str | None) -> dict[str,
     from auditdm.models import load_model
 
     examples = load_domain(config.domain).benchmark(config.eval_questions)
-    answers = load_model(model, device=config.device, dtype=config.dtype).generate(
-        [e.image for e in examples], [e.question for e in examples])  # fmt: skip
+    answers = load_model(model, **config.inference_options()).generate([e.image for e in examples],
+                                                                [e.question for e in examples])  # fmt: skip
     per_skill = accuracy_by_skill(examples, answers)
     result = {"overall": sum(per_skill.values()) / len(per_skill), "per_skill": per_skill}
     _write_json(path, result)

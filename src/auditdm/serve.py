@@ -26,6 +26,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image, UnidentifiedImageError
@@ -165,8 +167,25 @@ def create_app(model: VLM, served: str) -> FastAPI:
 
 
 def serve(spec: str, host: str, port: int, **options: Any) -> None:
-    """Load the model ``spec`` names (``options``: device, dtype) and serve it until stopped."""
+    """Load the model ``spec`` names (``options``: ``load_model``'s) and serve it until stopped."""
     model = load_model(spec, **options)
     served = ModelSpec.parse(spec).name
     print(f"serving {spec} as {served!r}: auditdm audit --target openai:{served}@http://{host}:{port}/v1")
     uvicorn.run(create_app(model, served), host=host, port=port)
+
+
+@contextmanager
+def serving(app: FastAPI, host: str = "127.0.0.1") -> Iterator[str]:
+    """``app`` on a free port of ``host``, in a thread of this process (tests, benchmarks);
+    yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join()

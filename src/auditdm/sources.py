@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
-def load_sources(folder: str | Path | None, domain: str, count: int, seed: int) -> list[SourceImage]:
-    """The images of ``folder``, or else ``count`` images of ``domain`` drawn from ``seed``."""
+def load_sources(folder: str | Path | None, domain: str, count: int, seed: int,
+                 limit: int | None = None) -> list[SourceImage]:  # fmt: skip
+    """The images of ``folder`` (at most ``limit``), or else ``count`` images of ``domain``
+    drawn from ``seed``."""
     if folder is not None:
-        return folder_images(Path(folder))
+        return folder_images(Path(folder), limit)
     return load_domain(domain).images(count, seed)
 
 
@@ -45,6 +47,16 @@ def scene_in(image: Image.Image) -> Scene | None:
 def open_image(path: Path) -> Image.Image:
     """The image file at ``path``, decoded, as stored (its mode, its PNG text); one line
     naming the file for a missing one, one that is no image, or one too large to decode safely."""
+    return _decode(path, str(path))
+
+
+def decode_image(data: bytes, name: str) -> Image.Image:
+    """An image held in memory (a dataset's cell), decoded as ``open_image`` decodes a file;
+    errors name it as ``name``."""
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source: Path | IO[bytes], name: str) -> Image.Image:
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -52,16 +64,16 @@ def open_image(path: Path) -> Image.Image:
     try:
         with warnings.catch_warnings():  # Pillow only warns between its limit and twice it
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            with Image.open(source) as opened:
                 opened.load()
                 return opened
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
+        raise UserError(f"{name}: no such file") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UserError(f"{path}: over {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's limit against decompression "
+        raise UserError(f"{name}: over {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's limit against decompression "
                         "bombs; downscale it") from None  # fmt: skip
     except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{path}: not a readable image ({error})") from None
+        raise UserError(f"{name}: not a readable image ({error})") from None
 
 
 def read_picture(path: Path) -> Picture:
@@ -108,8 +120,9 @@ def png_bytes(picture: Picture) -> bytes:
     return buffer.getvalue()
 
 
-def folder_images(folder: Path) -> list[SourceImage]:
-    """Every image in ``folder`` (not recursive), in name order.
+def folder_images(folder: Path, limit: int | None = None) -> list[SourceImage]:
+    """Every image in ``folder`` (not recursive), in name order; the first ``limit`` only,
+    the rest not even opened.
 
     A file that is not a readable image is an error naming it: an audit should not quietly
     skip part of what it was given. PNGs a domain wrote keep their scene and can be verified.
@@ -121,7 +134,7 @@ def folder_images(folder: Path) -> list[SourceImage]:
     broken = sorted(p.name for p in folder.iterdir() if p.is_symlink() and not p.exists())
     if broken:
         raise UserError(f"{folder / broken[0]}: a link to nothing (the audit would silently skip it)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))[:limit]
     if not files:
         raise UserError(f"{folder}: the folder has no files (expected images: {', '.join(IMAGE_SUFFIXES)})")
     sources = []

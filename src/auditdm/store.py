@@ -4,7 +4,8 @@ It is the only hand-off between stages: a resumed audit, the summary, exports an
 read it, never the in-memory state of an earlier stage. Probes are committed a batch at a
 time in one transaction, with a marker for the batch: a run killed at any moment keeps every
 committed batch and loses only the batch in flight, which a resume redoes in full. Probe
-indices are primary keys, so nothing is ever stored twice.
+indices are primary keys, so nothing is ever stored twice. A resume may answer again a probe
+whose reply was lost: its row is updated in place, with its new answers, in one transaction.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import IO, Any
 
 from auditdm.errors import UserError
 from auditdm.files import replacing
+from auditdm.judge import Decision
 from auditdm.records import Answers, Category, OracleCheck, Picture, Probe, ProbeRecord, SourceImage
 from auditdm.sources import png_bytes, read_picture
 
-FORMAT = 2  # bump when the schema changes; older runs are then refused with a clear error
+FORMAT = 2  # bump when the schema changes incompatibly; older runs are then refused with a clear error
 DATABASE = "run.sqlite"
 LOCK = ".lock"
 
@@ -74,6 +76,15 @@ CREATE TABLE category_members (
     PRIMARY KEY (probe)
 );
 """
+# An LLM judge's decisions (a <= b), so that a resume asks none again. Added to format 2
+# without a bump: opening a run for writing adds the table if it lacks it.
+_JUDGEMENTS = """
+CREATE TABLE IF NOT EXISTS judgements (
+    judge TEXT NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, same INTEGER NOT NULL, reply TEXT NOT NULL,
+    PRIMARY KEY (judge, a, b)
+);
+"""
+_ANSWERED = ("error", "target_answer", "consensus", "score", "oracle_status", "truth", "skill")
 
 
 class RunStoreError(UserError):
@@ -111,7 +122,7 @@ class RunStore:
         with replacing(folder / DATABASE) as partial:
             db = sqlite3.connect(partial)  # rollback journal while building: one file to rename
             with db:
-                db.executescript(_SCHEMA)
+                db.executescript(_SCHEMA + _JUDGEMENTS)
                 db.executemany("INSERT INTO meta VALUES (?, ?)",
                                [(k, json.dumps(v)) for k, v in {**meta, "format": FORMAT}.items()])  # fmt: skip
                 db.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)", rows)
@@ -137,6 +148,8 @@ class RunStore:
             version = json.loads(found[0]) if found else "unknown"
             raise RunStoreError(f"{folder}: run format {version}, but this auditdm reads format {FORMAT}; "
                                 "re-run the audit with this version")  # fmt: skip
+        if write:
+            db.executescript(_JUDGEMENTS)
         return cls(folder, db)
 
     def meta(self) -> dict[str, Any]:
@@ -171,30 +184,50 @@ class RunStore:
 
     def commit_batch(self, batch: int, probes: Sequence[Probe], answers: Sequence[Answers | None],
                      checks: Sequence[OracleCheck | None], auditor: str, prompts: str,
-                     answerers: Sequence[tuple[str, str]], meta: dict[str, Any] | None = None) -> None:  # fmt: skip
+                     answerers: Sequence[tuple[str, str]], meta: dict[str, Any] | None = None,
+                     judge: str = "", decisions: Sequence[Decision] = ()) -> None:  # fmt: skip
         """Store a finished batch of probes with their answers and oracle checks (one each,
-        None where there is none), all or nothing, with ``meta`` values (the run's time so far).
+        None where there is none), all or nothing, with ``meta`` values (the run's time so far)
+        and the ``decisions`` the judge named ``judge`` made for it.
 
         ``answerers`` are (model, role) pairs in the order of target then references.
         """
         probe_rows, answer_rows = [], []
         for p, a, check in zip(probes, answers, checks, strict=True):
             image = self.put_image(p.picture) if p.picture is not None else None
-            check = check or OracleCheck(status="", truth=None, skill=None)
-            target, consensus, score = (a.target, a.consensus, a.score) if a else (None, None, 0)
             probe_rows.append((p.index, p.source, p.pairing, p.synthesis, auditor, prompts, p.seed, p.parent_image,
-                               p.instruction, p.question, image, p.error, target, consensus, score,
-                               check.status or None, check.truth, check.skill))  # fmt: skip
-            if a is not None:
-                given = (a.target, *a.references)
-                answer_rows += [(p.index, model, role, text)
-                                for (model, role), text in zip(answerers, given, strict=True)]  # fmt: skip
+                               p.instruction, p.question, image, *_answered(p, a, check)))  # fmt: skip
+            answer_rows += _answer_rows(p, a, answerers)
         with self.db:
             self.db.executemany(f"INSERT INTO probes VALUES ({', '.join('?' * 18)})", probe_rows)
             self.db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", answer_rows)
             self.db.execute("INSERT INTO batches VALUES (?)", (batch,))
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                [(k, json.dumps(v)) for k, v in (meta or {}).items()])  # fmt: skip
+            self._finish(meta, judge, decisions)
+
+    def answer_again(self, probes: Sequence[Probe], answers: Sequence[Answers | None],
+                     checks: Sequence[OracleCheck | None], answerers: Sequence[tuple[str, str]],
+                     meta: dict[str, Any] | None = None, judge: str = "",
+                     decisions: Sequence[Decision] = ()) -> None:  # fmt: skip
+        """Store new answers (or a new reason for none) of stored probes asked again, all or
+        nothing, as :meth:`commit_batch` stores a batch's."""
+        with self.db:
+            for p, a, check in zip(probes, answers, checks, strict=True):
+                self.db.execute(f"UPDATE probes SET {', '.join(f'{c} = ?' for c in _ANSWERED)} WHERE idx = ?",
+                                (*_answered(p, a, check), p.index))  # fmt: skip
+                self.db.execute("DELETE FROM answers WHERE probe = ?", (p.index,))
+                self.db.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", _answer_rows(p, a, answerers))
+            self._finish(meta, judge, decisions)
+
+    def _finish(self, meta: dict[str, Any] | None, judge: str, decisions: Sequence[Decision]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                            [(k, json.dumps(v)) for k, v in (meta or {}).items()])  # fmt: skip
+        self.db.executemany("INSERT OR IGNORE INTO judgements VALUES (?, ?, ?, ?, ?)",
+                            [(judge, d.a, d.b, d.same, d.reply) for d in decisions])  # fmt: skip
+
+    def decisions(self, judge: str) -> list[Decision]:
+        """The stored decisions of the judge named ``judge``."""
+        rows = self.db.execute("SELECT a, b, same, reply FROM judgements WHERE judge = ? ORDER BY rowid", (judge,))
+        return [Decision(a, b, bool(same), reply) for a, b, same, reply in rows]
 
     def probes(self) -> Iterator[ProbeRecord]:
         """Every stored probe, in order, with every model's answer; ``verifiable`` when its
@@ -237,6 +270,20 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _answered(p: Probe, a: Answers | None, check: OracleCheck | None) -> tuple[Any, ...]:
+    """A probe's columns that its answers decide, in the order of ``_ANSWERED``."""
+    check = check or OracleCheck(status="", truth=None, skill=None)
+    target, consensus, score = (a.target, a.consensus, a.score) if a else (None, None, 0)
+    return p.error, target, consensus, score, check.status or None, check.truth, check.skill
+
+
+def _answer_rows(p: Probe, a: Answers | None, answerers: Sequence[tuple[str, str]]) -> list[tuple[Any, ...]]:
+    if a is None:
+        return []
+    given = (a.target, *a.references)
+    return [(p.index, model, role, text) for (model, role), text in zip(answerers, given, strict=True)]
 
 
 def lock_run(folder: Path) -> IO[str]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from auditdm.records import KindCounts, RunSummary, distinct_probes
+from auditdm.records import DatasetAccuracy, KindCounts, RunSummary, distinct_probes
 from auditdm.store import RunStore
 from auditdm.verify import verified_figures
 
 # The paper's figures, printed beside ours (arXiv 2512.16921: Table 2 and supplementary Table 3).
 PAPER_SUCCESS = {"baseline": 0.214, "AuditDM": 0.911}
 PAPER_PRECISION = (0.813, 0.115, 0.072)  # genuine / ambiguous / unanswerable or shared error
+UNVERIFIED = ("not verified: no oracle knows what these images show, so a flag is a disagreement with the "
+              "references' consensus, which can itself be wrong")  # fmt: skip
 
 
 def summarize(store: RunStore) -> RunSummary:
@@ -45,6 +47,8 @@ def summarize(store: RunStore) -> RunSummary:
         outside_model_share=round(1 - meta.get("model_seconds", 0.0) / seconds, 3) if seconds else None,
         verified=verified,
         categories=categories,
+        dropped_pairings=meta.get("dropped_pairings") or {},
+        dataset_accuracy=DatasetAccuracy(**meta["dataset_accuracy"]) if meta.get("dataset_accuracy") else None,
     )
 
 
@@ -61,15 +65,24 @@ def format_summary(summary: RunSummary) -> str:
     lines = [
         f"audit of {summary.target} against {', '.join(summary.references)}",
         f"auditor {summary.auditor} ({summary.prompts} prompts), judge {summary.judge}",
-        f"probes {summary.probes} ({summary.failed} failed: invalid auditor output), "
+        f"probes {summary.probes} ({summary.failed} failed: invalid auditor output or a lost reply), "
         f"flagged {summary.flagged}, {summary.distinct_flagged} distinct (flag rate {_pct(summary.flag_rate)} of "
         f"distinct probes; {summary.repeats} probes repeat an earlier one's image and question)",
     ]
     for kind, counts in summary.by_kind.items():
         genuine = "" if counts.genuine is None else f" {counts.genuine:>5} genuine"
         lines.append(f"  {kind:<16} {counts.probes:>5} probes {counts.flagged:>5} flagged{genuine}")
+    for pairing, why in summary.dropped_pairings.items():
+        lines.append(f"  no {pairing} probes: {why}")
+    accuracy = summary.dataset_accuracy
+    if accuracy:
+        scores = [(summary.target, accuracy.target), *accuracy.references.items(), ("consensus", accuracy.consensus)]
+        lines.append(f"on the original images, against the dataset's answers (not an oracle; {accuracy.questions} "
+                     f"questions): {', '.join(f'{name} {_pct(value)}' for name, value in scores)}")  # fmt: skip
     verified = summary.verified
-    if verified:
+    if verified is None:
+        lines.append(UNVERIFIED)
+    else:
         precision = verified.precision
         lines += [
             f"verified by the oracle ({verified.checked} probes it could check):",

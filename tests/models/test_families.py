@@ -69,7 +69,7 @@ def test_every_role_in_an_audit(family: tuple[str, Path], tmp_path: Path) -> Non
     spec = f"hf:{folder}"
     out = tmp_path / "run"
     status = main(["audit", "--target", spec, "--references", f"{spec},world:ref-a", "--auditor", spec,
-                   "--probes", "6", "--image-count", "3", "--batch-size", "3", "--weak-skill-questions", "1",
+                   "--probes", "6", "--image-count", "3", "--commit-every", "3", "--weak-skill-questions", "1",
                    "-o", str(out), "--json"])  # fmt: skip
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -82,9 +82,10 @@ def test_trained_as_an_auditor_and_fine_tuned_as_a_target(family: tuple[str, Pat
     spec = f"hf:{folder}"
     if name == "paligemma":  # TRL writes GRPO prompts through a chat template; PaliGemma has none
         with pytest.raises(UserError, match="no chat template"):
-            train_auditor(GRPOSettings(auditor=spec, steps=1, batch_size=4, group_size=2, images=2), tmp_path / "a")
+            train_auditor(GRPOSettings(auditor=spec, steps=1, train_batch_size=4, group_size=2, images=2),
+                          tmp_path / "a")
     else:
-        settings = GRPOSettings(auditor=spec, references=("world:ref-a",), steps=1, batch_size=4, group_size=2,
+        settings = GRPOSettings(auditor=spec, references=("world:ref-a",), steps=1, train_batch_size=4, group_size=2,
                                 images=2, save_every=1, prompts="auditdm")  # fmt: skip
         train_auditor(settings, tmp_path / "auditor", progress=False)
         assert (tmp_path / "auditor" / "final" / "model.safetensors").exists()

@@ -4,6 +4,10 @@ backends' own groups (``auditdm world``, in ``world/cli.py``).
 
 Every subcommand has ``--help``. Errors that come from the user's input print one line
 naming the input and exit with status 2; ``--debug`` shows the traceback instead.
+
+A flag means one thing in every command that has it: ``-o/--out`` is what a command writes,
+``--batch-size`` the prompts per forward pass of a model, ``--limit`` how much of the user's
+data is read, ``-q/--quiet`` no progress bars; every list is comma-separated.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "as weakness categories, and make the data that fixes them (AuditDM).",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_commands(commands)
     add_train_auditor(commands)
@@ -44,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 C = TypeVar("C")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("auditdm")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def default(config: type[Any], name: str) -> Any:
@@ -80,6 +94,36 @@ def optional_float(text: str) -> float | None:
 def comma_list(text: str) -> list[str]:
     """A comma-separated flag value as a list."""
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def executor_flags(option: Callable[..., None]) -> None:
+    """Where the models run: the same for ``audit``, ``compare`` and ``rectify``."""
+    from auditdm.audit import EXECUTORS
+
+    option("--executor", "where the models run: local (this process) or ray (Ray actors; pip install "
+           "'auditdm[ray]') (default: %(default)s)", choices=EXECUTORS)  # fmt: skip
+    option("--ray-address", "with --executor ray: auto or HOST:PORT, an existing Ray cluster (default: a local "
+           "cluster for the run)", metavar="ADDRESS")  # fmt: skip
+    option("--replicas", "with --executor ray: actors per model (default: %(default)s)", type=int, metavar="N")
+
+
+def model_flags(option: Callable[..., None]) -> None:
+    """The flags that decide how the models load and answer: the same for ``audit``,
+    ``compare``, ``train-auditor``, ``rectify`` and ``world eval`` (``option`` adds the flag
+    of a config field)."""
+    option("--batch-size", "prompts per forward pass of a model; an openai: model takes --concurrency instead "
+           "(default: %(default)s)", type=int, metavar="N")  # fmt: skip
+    option("--max-new-tokens", "the length of the answers of the target and the references, in tokens (default: "
+           "each backend's own: 8 for hf: and world:, 16 for openai:)", type=int, metavar="N")  # fmt: skip
+    option("--revision", "the hub revision (branch, tag or commit) that every hf: hub id loads at (default: its "
+           "default branch)", metavar="REV")  # fmt: skip
+    option("--trust-remote-code", "let hf: models run the code their hub repository holds, for models that "
+           "transformers does not know (off: only transformers' own code runs)", action="store_true")  # fmt: skip
+
+
+def quiet_flag(parser: argparse.ArgumentParser) -> None:
+    """``-q/--quiet``, the same on every long command."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars: print only the result")
 
 
 def synthesis_flags(option: Callable[..., None]) -> None:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from auditdm.cli import comma_list, config_from, field_option
+from auditdm.cli import comma_list, config_from, executor_flags, field_option, model_flags, quiet_flag
 from auditdm.rectify import KEEP, RectifyConfig
 from auditdm.records import SYNTHESES
 
@@ -22,7 +22,7 @@ def _optional(text: str) -> str | None:
 def _rectify(args: argparse.Namespace) -> int:
     from auditdm.rectify import resume_rectify, start_rectify
 
-    progress = not args.json
+    progress = not (args.json or args.quiet)
     if args.resume:
         result = resume_rectify(args.resume, progress=progress)
     else:
@@ -70,6 +70,8 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--control-auditor", "the control's auditor, under the baseline prompts (default: %(default)s)")
     option("--compare-to", "a model evaluated beside it, 'none' for none (default: %(default)s)", type=_optional)
     option("--pool", "a folder of unlabelled images (default: world images, kept apart from the benchmark)")
+    option("--limit", "at most N images of --pool, the first in name order; the others are not read "
+           "(default: all)", type=int, metavar="N")  # fmt: skip
     option("--pool-size", "world images in the pool (default: %(default)s)", type=int)
     option("--probes", "probes written per iteration (default: %(default)s)", type=int)
     option("--pairings", "the probes' pairings: question = (Q*, I), both = (Q*, I*) (default: both of them)",
@@ -84,13 +86,13 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--quorum", "references that must agree (default: all)", type=int)
     option("--min-confidence", "a reference less sure than P of its answer abstains (default: none do)", type=float,
            metavar="P")  # fmt: skip
-    option("--judge", "exact, embedding, embedding:THRESHOLD (default: %(default)s)")
+    option("--judge", "exact, embedding, embedding:THRESHOLD or openai:MODEL@BASE_URL (default: %(default)s)")
     option("--iterations", "(default: %(default)s, as in the paper)", type=int)
     option("--mix", "examples of the target's own training data per generated pair (default: %(default)s)", type=float)
     option("--mix-data", "the data to mix in: a datasets folder, Parquet, or LLaVA-style JSON of images, questions "
            "and answers (default: a world target's own training stream; an hf: target has none)", metavar="PATH")  # fmt: skip
     option("--epochs", "fine-tuning passes over each iteration's data (default: %(default)s)", type=float)
-    option("--batch-size", "fine-tuning batch (default: %(default)s)", type=int)
+    option("--train-batch-size", "examples per fine-tuning step (default: %(default)s)", type=int, metavar="N")
     option("--lr", "fine-tuning learning rate (default: %(default)s)", type=float)
     option("--lora-rank", "fine-tune LoRA adapters of this rank instead of every weight (default: off)", type=int)
     option("--auditor-steps", "GRPO steps of each new auditor (default: %(default)s)", type=int)
@@ -100,5 +102,8 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--seed", "(default: %(default)s)", type=int)
     option("--device", "where models run and train: cpu, cuda, ... (default: %(default)s)")
     option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
+    executor_flags(option)
+    model_flags(option)
     rectify.add_argument("--json", action="store_true", help="print rectification.json instead of text")
+    quiet_flag(rectify)
     rectify.set_defaults(handler=_rectify)

@@ -6,16 +6,19 @@ import argparse
 import dataclasses
 import functools
 import json
+import os
 import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 from auditdm.audit import AuditConfig
-from auditdm.cli import comma_list, config_from, default, field_option, synthesis_flags
+from auditdm.cli import (comma_list, config_from, default, executor_flags, field_option, model_flags, quiet_flag,
+                         synthesis_flags)  # fmt: skip
 from auditdm.errors import UserError
 from auditdm.export import FORMATS
 from auditdm.prompts import PROMPT_SETS
+from auditdm.qa_data import ANSWER_COLUMNS, IMAGE_COLUMNS, QUESTION_COLUMNS
 from auditdm.records import PAIRINGS, SYNTHESES
 
 
@@ -34,7 +37,7 @@ def _audit(args: argparse.Namespace) -> int:
     from auditdm.audit import resume_audit, start_audit
     from auditdm.summary import format_summary
 
-    progress = not args.json
+    progress = not (args.json or args.quiet)
     if args.resume:
         asked, defaults = _config(args), AuditConfig()
         given = [f.name for f in dataclasses.fields(AuditConfig) if getattr(asked, f.name) != getattr(defaults, f.name)]
@@ -57,7 +60,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise UserError(f"compare needs two different models (got {args.model_a} twice)")
     comparison = compare_models(args.model_a, args.model_b, _config(args, target=args.model_a),
                                 args.out or _stamp("compare"),
-                                progress=not args.json)  # fmt: skip
+                                progress=not (args.json or args.quiet))  # fmt: skip
     print(json.dumps(comparison, indent=2) if args.json else format_comparison(comparison))
     return 0
 
@@ -94,7 +97,9 @@ def _report(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from auditdm.export import export_run
 
-    print(f"wrote {export_run(args.run_dir, args.format, args.output)}")
+    if args.quiet:  # the datasets library's bars (hf-dataset), which it reads this switch for when imported
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    print(f"wrote {export_run(args.run_dir, args.format, args.out)}")
     return 0
 
 
@@ -108,24 +113,37 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--prompts", "the auditor's prompt set (default: the one the auditor was trained for; auditdm for "
            "hf: auditors)", choices=PROMPT_SETS)  # fmt: skip
     option("--pairings", f"{', '.join(PAIRINGS)}: question = (Q*, I), image = (Q, I*), both = (Q*, I*) "
-           "(default: all three)", type=comma_list, metavar="P,...")  # fmt: skip
+           "(default: every one the images allow)", type=comma_list, metavar="P,...")  # fmt: skip
     option("--synthesis", f"how new images are made: {', '.join(SYNTHESES)} (generator G, editor E) (default: both)",
            type=comma_list, metavar="S,...", field="syntheses")  # fmt: skip
     option("--images", "a folder of images to audit on (default: world images)")
+    option("--dataset", "images with their questions, and answers if it has them, to audit on: a Hugging Face "
+           "datasets folder, a .parquet file, or .json/.jsonl rows (VQAv2-style); (Q, I*) probes ask each "
+           "image's own question, and the answers measure the models on the original images", metavar="PATH")  # fmt: skip
+    for what, usual in (("image", IMAGE_COLUMNS), ("question", QUESTION_COLUMNS), ("answer", ANSWER_COLUMNS)):
+        option(f"--{what}-column", f"the --dataset column of the {what}s (default: the first of "
+               f"{', '.join(usual)} it has)", metavar="NAME")  # fmt: skip
+    option("--limit", "at most N images of --images (the first in name order; the others are not read) or of "
+           "--dataset (its first N rows) (default: all)", type=int, metavar="N")  # fmt: skip
     option("--image-count", "world images to use (default: %(default)s)", type=int)
     option("--probes", "probes to make (default: %(default)s)", type=int)
-    option("--judge", "answer judge: exact, embedding, embedding:THRESHOLD (default: %(default)s)")
+    option("--judge", "answer judge: exact, embedding, embedding:THRESHOLD, or an LLM judge openai:MODEL@BASE_URL "
+           "(default: %(default)s)")
     option("--temperature", "the auditor's sampling temperature (default: %(default)s)", type=float)
     option("--seed", "fixes the images and every sample (default: %(default)s)", type=int)
-    option("--batch-size", "probes made and stored together (default: %(default)s)", type=int)
+    option("--commit-every", "probes made and stored together: a stopped audit loses at most these, and "
+           "--resume redoes them (default: %(default)s)", type=int, metavar="N")  # fmt: skip
     option("--weak-skill-questions", "held-out questions per skill for finding the target's weak skills, world "
            "images only; 0 skips it (default: %(default)s)", type=int)  # fmt: skip
     option("--device", "where the models run: cpu, cuda:0, ... (default: %(default)s)")
     option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
     option("--concurrency", "requests in flight at once to each openai: model (default: %(default)s)", type=int,
            metavar="N")
+    executor_flags(option)
+    model_flags(option)
     synthesis_flags(option)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    quiet_flag(parser)
 
 
 def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -193,5 +211,7 @@ def add_run_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
     )  # fmt: skip
     export.add_argument("run_dir", type=Path)
     export.add_argument("--format", choices=FORMATS, default="jsonl", help="what to write (default: %(default)s)")
-    export.add_argument("-o", "--output", type=Path, help="file to write (default: RUN_DIR/probes.FORMAT)")
+    export.add_argument("-o", "--out", type=Path, help="file or folder to write (default: in the run directory, "
+                        "probes.jsonl, probes.parquet, probes.dataset, sft.dataset or pairs.dataset)")  # fmt: skip
+    quiet_flag(export)
     export.set_defaults(handler=_export)

@@ -6,7 +6,7 @@ import argparse
 import functools
 from pathlib import Path
 
-from auditdm.cli import comma_list, config_from, field_option, optional_float, synthesis_flags
+from auditdm.cli import comma_list, config_from, field_option, model_flags, optional_float, quiet_flag, synthesis_flags
 from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, GRPOSettings
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import TASKS
@@ -15,7 +15,8 @@ from auditdm.records import TASKS
 def _train_auditor(args: argparse.Namespace) -> int:
     from auditdm.grpo import train_auditor
 
-    final = train_auditor(config_from(GRPOSettings, args), args.out, resume=args.resume, final=args.final)
+    final = train_auditor(config_from(GRPOSettings, args), args.out, resume=args.resume, final=args.final,
+                          progress=not args.quiet)  # fmt: skip
     print(f"trained auditor: {final} (audit with it: auditdm audit --auditor {final})")
     return 0
 
@@ -39,15 +40,18 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--quorum", "references that must agree (default: all)", type=int)
     option("--min-confidence", "a reference whose probability of its own answer is below P abstains, so "
            "shared guesses do not pay (default: %(default)s; none: no gate)", type=optional_float, metavar="P")  # fmt: skip
-    option("--judge", "exact, embedding, embedding:THRESHOLD (default: %(default)s)")
+    option("--judge", "exact, embedding, embedding:THRESHOLD or openai:MODEL@BASE_URL (default: %(default)s)")
     option("--paths", f"enabled paths: {', '.join(TASKS)}; question is (Q*, I), caption and edit (Q, I*) "
            "(default: all)", type=comma_list, metavar="P,...", field="tasks")  # fmt: skip
     option("--prompts", "(default: %(default)s)", choices=PROMPT_SETS)
     option("--images", "world training images (default: %(default)s)", type=int)
     option("--image-folder", "train on the images of this folder instead (caption and edit need images with "
            "an original question, so only question probes are made from a folder)")  # fmt: skip
+    option("--limit", "at most N images of --image-folder, the first in name order; the others are not read "
+           "(default: all)", type=int, metavar="N")  # fmt: skip
     option("--group-size", "G, probes per image and path (default: %(default)s)", type=int)
-    option("--batch-size", "probes per step (default: %(default)s)", type=int)
+    option("--train-batch-size", "probes per GRPO step, a multiple of --group-size (default: %(default)s)", type=int,
+           metavar="N")  # fmt: skip
     option("--steps", "(default: %(default)s)", type=int)
     option("--lr", "peak learning rate (default: %(default)s)", type=float)
     option("--min-lr-ratio", "cosine floor, as a share of --lr (default: 1/3, the paper's 1e-6 of 3e-6)", type=float)
@@ -67,5 +71,7 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--device", "where the auditor trains and the models run: cpu, cuda (the first visible GPU), ... "
            "(default: %(default)s)")  # fmt: skip
     option("--dtype", "model dtype, e.g. bfloat16 (default: as saved)")
+    model_flags(option)
     synthesis_flags(option)
+    quiet_flag(train)
     train.set_defaults(handler=_train_auditor)

@@ -60,15 +60,28 @@ class VLM(Protocol):
         ...
 
 
-def load_model(spec: str, *, concurrency: int | None = None, **options: Any) -> VLM:
+# Options that only some backends have a use for: each reaches only a backend whose ``load``
+# names it (concurrency, a remote one's; revision and trust_remote_code, the hub's).
+NAMED_ONLY = ("concurrency", "revision", "trust_remote_code")
+
+
+def load_model(spec: str, **options: Any) -> VLM:
     """The model a ``kind:name`` string names; ``options`` (device, dtype, batch_size,
-    progress, ...) go to its backend, and ``concurrency`` (requests in flight at once) only
-    to a backend whose ``load`` names it: one that answers over the network."""
+    max_new_tokens, progress, ...) go to its backend, those of ``NAMED_ONLY`` only to a
+    backend whose ``load`` names them; an option given as None is left to the backend."""
     parsed = ModelSpec.parse(spec)
-    if concurrency is not None and "concurrency" in inspect.signature(parsed.backend.load).parameters:
-        options["concurrency"] = concurrency
-    model: VLM = parsed.backend.load(parsed.name, **options)
+    named = inspect.signature(parsed.backend.load).parameters
+    given = {k: v for k, v in options.items() if v is not None and (k not in NAMED_ONLY or k in named)}
+    model: VLM = parsed.backend.load(parsed.name, **given)
     return model
+
+
+MODEL_OPTIONS = ("device", "dtype", "batch_size", "revision", "trust_remote_code")
+
+
+def model_options(config: Any) -> dict[str, Any]:
+    """The options every model of a run loads with, from the config's fields of those names."""
+    return {name: getattr(config, name) for name in MODEL_OPTIONS}
 
 
 def read_card(folder: Path) -> dict[str, Any]:

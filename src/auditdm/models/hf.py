@@ -36,6 +36,8 @@ class HFModel:
     keeps the dtype the weights were saved in; `device` is any torch device ("cuda:0").
     Prompts are run `batch_size` at a time, left-padded; `progress` shows a bar.
     `max_new_tokens` is the reply length when a call does not say (short: answers).
+    A hub id loads at `revision` (a branch, tag or commit; None: the default branch);
+    `trust_remote_code` lets a model whose code lives on the hub run that code.
     """
 
     def __init__(
@@ -48,6 +50,8 @@ class HFModel:
         batch_size: int = 32,
         max_new_tokens: int = 8,
         progress: bool = False,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
         self.name = name or f"hf:{path}"
         self.batch_size = batch_size
@@ -55,8 +59,9 @@ class HFModel:
         self.progress = progress
         where, dtype = placement(device, dtype)  # bad values fail before any weight is read
         source = resolve(path)
-        self.processor = load_processor(source)
-        self.model = _load(AutoModelForImageTextToText, source, dtype=dtype, use_safetensors=True)
+        self.processor = load_processor(source, revision, trust_remote_code)
+        self.model = load_pretrained(AutoModelForImageTextToText, source, revision, dtype=dtype, use_safetensors=True,
+                                     trust_remote_code=trust_remote_code)  # fmt: skip
         self.model.to(where).eval()
         if self.model.generation_config.pad_token_id is None:
             self.model.generation_config.pad_token_id = self.processor.tokenizer.pad_token_id
@@ -156,7 +161,7 @@ def _has_chat_template(processor: Any) -> bool:
     return getattr(processor, "chat_template", None) is not None
 
 
-def load_processor(source: Path | str) -> Any:
+def load_processor(source: Path | str, revision: str | None = None, trust_remote_code: bool = False) -> Any:
     """The model's processor (images through PIL, as on every machine), with a pad token: a
     tokenizer without one pads with its end token. A processor that needs a library which is
     not installed says which; one with no prompt format we know (a chat template, or
@@ -164,7 +169,8 @@ def load_processor(source: Path | str) -> Any:
     from transformers.utils import is_torchvision_available
 
     try:
-        processor = _load(AutoProcessor, source, backend="pil")
+        processor = load_pretrained(AutoProcessor, source, revision=revision, trust_remote_code=trust_remote_code,
+                                    backend="pil")  # fmt: skip
     except (ImportError, ModelLoadError, AttributeError) as error:  # ImportError: transformers names the package
         if not is_torchvision_available() and "video_processor" in str(error).lower().replace(" ", "_"):
             raise ModelLoadError(f"the processor of {source} needs torchvision (for its video processor): "
@@ -210,7 +216,7 @@ def resolve(path: str | Path) -> Path | str:
 
 
 @functools.cache
-def _from_cache_only(repo: str) -> bool:
+def _from_cache_only(repo: str, revision: str | None) -> bool:
     """Whether a hub id must load from the local cache: the hub is off (HF_HUB_OFFLINE) or
     does not answer within seconds (then a cached copy is used; without one, an error now,
     not after minutes of retries for every file)."""
@@ -219,10 +225,10 @@ def _from_cache_only(repo: str) -> bool:
     if constants.HF_HUB_OFFLINE:
         return True
     try:
-        model_info(repo, timeout=HUB_TIMEOUT)
+        model_info(repo, revision=revision, timeout=HUB_TIMEOUT)
         return False
     except Exception as error:  # no network, a proxy, a private or missing repo: all end the same way
-        if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+        if isinstance(try_to_load_from_cache(repo, "config.json", revision=revision), str):
             return True
         raise ModelLoadError(f"cannot reach the Hugging Face hub for {repo} ({type(error).__name__}) and it is not "
                              "in the local cache: download it where there is a network, or name a local folder") from None  # fmt: skip
@@ -231,16 +237,20 @@ def _from_cache_only(repo: str) -> bool:
 HUB_TIMEOUT = 10.0  # seconds
 
 
-def _load(auto_class: Any, source: Path | str, **kwargs: Any) -> Any:
-    """`auto_class.from_pretrained(source)`, a folder from local files only, a hub id from
-    the hub or, when it cannot be reached, the cache; failures as ModelLoadError."""
-    local = isinstance(source, Path) or _from_cache_only(source)
+def load_pretrained(auto_class: Any, source: Path | str, revision: str | None = None, **kwargs: Any) -> Any:
+    """`auto_class.from_pretrained(source)`, a folder from local files only, a hub id (at
+    `revision`) from the hub or, when it cannot be reached, the cache; failures as ModelLoadError."""
+    if isinstance(source, Path):  # a folder has no revisions
+        local, hub = True, {}
+    else:
+        local, hub = _from_cache_only(source, revision), {"revision": revision}
     try:
-        return auto_class.from_pretrained(source, local_files_only=local, **kwargs)
+        return auto_class.from_pretrained(source, local_files_only=local, **hub, **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelLoadError(f"cannot load {auto_class.__name__} from {source}: {error}") from error
 
 
-def load(name: str, **options: Any) -> HFModel:
-    """``hf:NAME``: the model in folder or hub id ``name``."""
-    return HFModel(name, name=f"hf:{name}", **options)
+def load(name: str, *, revision: str | None = None, trust_remote_code: bool = False, **options: Any) -> HFModel:
+    """``hf:NAME``: the model in folder or hub id ``name``. ``revision`` and
+    ``trust_remote_code`` are named here, so that only this backend is given them."""
+    return HFModel(name, name=f"hf:{name}", revision=revision, trust_remote_code=trust_remote_code, **options)

@@ -103,23 +103,36 @@ class OpenAIModel:
         except openai.APIStatusError:
             pass  # a server need not list its models
 
+    def chat(self, prompts: Sequence[str], *, max_new_tokens: int | None = None) -> list[str]:
+        """The greedy reply to each text-only prompt (one user message each), stripped;
+        ``ReplyError`` once all are done if some could not be had. The LLM judge asks this way."""
+        messages = [[{"role": "user", "content": prompt}] for prompt in prompts]
+        results = self._complete_all(messages, max_new_tokens or self.max_new_tokens, 0.0, 0, logprobs=False)
+        return self._replies([r if isinstance(r, _Failed) else r[0] for r in results])
+
     def _run(self, images: Sequence[Image.Image], prompts: Sequence[str], max_tokens: int, temperature: float,
              seed: int, logprobs: bool) -> list[tuple[str, float] | _Failed]:  # fmt: skip
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        messages = [[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
+                                                  {"type": "text", "text": prompt}]}]
+                    for image, prompt in zip(images, prompts)]  # fmt: skip
+        return self._complete_all(messages, max_tokens, temperature, seed, logprobs)
+
+    def _complete_all(self, messages: Sequence[Any], max_tokens: int, temperature: float, seed: int,
+                      logprobs: bool) -> list[tuple[str, float] | _Failed]:  # fmt: skip
+        """Chat completion i of ``messages[i]``, sampled with seed ``seed + i``, ``concurrency`` at a time."""
         with ThreadPoolExecutor(self.concurrency) as pool:
-            futures = [pool.submit(self._ask, image, prompt, max_tokens, temperature, seed + i, logprobs)
-                       for i, (image, prompt) in enumerate(zip(images, prompts))]  # fmt: skip
+            futures = [pool.submit(self._ask, asked, max_tokens, temperature, seed + i, logprobs)
+                       for i, asked in enumerate(messages)]  # fmt: skip
             try:
                 return [future.result() for future in futures]
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)  # a refused key stops the run now
                 raise
 
-    def _ask(self, image: Image.Image, prompt: str, max_tokens: int, temperature: float, seed: int,
+    def _ask(self, messages: Any, max_tokens: int, temperature: float, seed: int,
              logprobs: bool) -> tuple[str, float] | _Failed:  # fmt: skip
-        content = [{"type": "image_url", "image_url": {"url": data_url(image)}}, {"type": "text", "text": prompt}]
-        messages: Any = [{"role": "user", "content": content}]
         asked: dict[str, Any] = {"logprobs": True} if logprobs else {}  # only when wanted: not every server has it
         try:
             completion = self.client.chat.completions.create(

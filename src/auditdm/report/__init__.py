@@ -43,14 +43,22 @@ def render_page(template: str, **values: Any) -> str:
     return environment.get_template(template).render(**values)
 
 
+def is_small(path: Path) -> bool:
+    """An image shown enlarged (world images): drawn with sharp pixels, not blurred."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return max(image.size) <= THUMBNAIL
+
+
 def thumbnail_uri(path: Path) -> str:
     """A data URI of the image at ``path``: as stored when small (world images), else
     downscaled to ``THUMBNAIL`` pixels and, without transparency, as JPEG (photographs)."""
     from PIL import Image
 
+    if is_small(path):
+        return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
     with Image.open(path) as image:
-        if max(image.size) <= THUMBNAIL:
-            return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
         image.thumbnail((THUMBNAIL, THUMBNAIL))
         buffer = io.BytesIO()
         opaque = image.mode in ("RGB", "L")
@@ -77,8 +85,10 @@ def write_report(store: RunStore, summary: RunSummary) -> Path:
         for category in summary.to_dict()["categories"]
     ]  # fmt: skip
     # Each image once, as a class of its own, however many probes show it.
-    image_styles = [(f"image-{n}", thumbnail_uri(store.stored_image(address))) for address, n in images.items()]
-    curves = store.meta().get("auditor_curves") or {}
+    paths = {n: store.stored_image(address) for address, n in images.items()}
+    image_styles = [(f"image-{n}", thumbnail_uri(path), is_small(path)) for n, path in paths.items()]
+    meta = store.meta()
+    curves = meta.get("auditor_curves") or {}
     failures: dict[str, int] = {}
     for p in probes.values():
         if p.error:
@@ -93,6 +103,7 @@ def write_report(store: RunStore, summary: RunSummary) -> Path:
         failures=sorted(failures.items(), key=lambda kv: -kv[1]),
         references=summary.references,
         image_styles=image_styles,
+        dataset_answers=meta.get("dataset_answers") or [],
     )
     path = store.folder / REPORT
     write_text(path, page)

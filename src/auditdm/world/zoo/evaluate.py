@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from auditdm.errors import UserError
 from auditdm.models import VLM, load_model
-from auditdm.models.hf import HFModel
 from auditdm.records import Labelled
 from auditdm.verify import BLIND_BELOW, WEAK_MARGIN, accuracy_by_skill, consensus_blind, majority, weak_skills
 from auditdm.world.domain import WORLD
@@ -42,9 +41,11 @@ def evaluate_zoo(
     per_skill: int = 200,
     progress: bool = True,
     extra: Sequence[str] = (),
+    **options: Any,
 ) -> dict[str, Any]:
     """Evaluate zoo models, and the models ``extra`` names (``hf:PATH``, any spec) beside
-    them; returns the ``world eval --json`` object of SPEC section 6."""
+    them, each loaded with ``options`` (``load_model``'s: batch_size, max_new_tokens, ...);
+    returns the ``world eval --json`` object of SPEC section 6."""
     zoo = [m for m in list_zoo(zoo_dir) if m.role != "auditor"]
     if names:
         unknown = sorted(set(names) - {m.name for m in zoo})
@@ -56,9 +57,10 @@ def evaluate_zoo(
     questions = [e.question for e in examples]
     answers: dict[str, list[str]] = {}
     report: dict[str, Any] = {"skills": list(SKILLS), "models": {}}
-    loaded: list[tuple[str, str, VLM]] = [(m.name, m.role, HFModel(m.path, name=f"world:{m.name}", progress=progress))
+    # A zoo folder loads as the hf: model it is: the zoo may be another than the shipped one.
+    loaded: list[tuple[str, str, VLM]] = [(m.name, m.role, load_model(f"hf:{m.path}", progress=progress, **options))
                                           for m in zoo]  # fmt: skip
-    loaded += [(spec, "extra", load_model(spec, progress=progress)) for spec in extra]
+    loaded += [(spec, "extra", load_model(spec, progress=progress, **options)) for spec in extra]
     for name, role, model in loaded:
         answers[name] = model.generate(images, questions)
         parameters = getattr(model, "num_parameters", None)
