@@ -33,7 +33,7 @@ from auditdm.files import cache_dir, write_text
 from auditdm.judge import Remembering, normalize_answer
 from auditdm.panel import Panel, load_panel, lost_reply
 from auditdm.probes import inapplicable_pairings, make_probes, plan_probe, probe_kinds
-from auditdm.models import CARD, VLM, load_model, model_options
+from auditdm.models import CARD, CONCURRENCY, VLM, load_model, model_options
 from auditdm.records import (PAIRINGS, SYNTHESES, Answers, DatasetAccuracy, Labelled, OracleCheck, Pairing, Picture,
                              Probe, ProbeRecord, RunSummary, SourceImage, Synthesis, Task)  # fmt: skip
 from auditdm.store import DATABASE, RunStore, lock_run
@@ -86,7 +86,7 @@ class AuditConfig:
     max_new_tokens: int | None = None  # the length of the target's and references' answers; None: each backend's
     revision: str | None = None  # the hub revision every hf: hub id loads at; None: its default branch
     trust_remote_code: bool = False  # let hf: models run the code their hub repository holds
-    concurrency: int = 8  # requests in flight at once per remote (openai:) model
+    concurrency: int = CONCURRENCY  # requests in flight at once per remote (openai:) model
     synthesis_device: tuple[str, ...] = ()  # G's and E's: one for both, or G's then E's; empty: `device`
     synthesis_dtype: str | None = None  # None: `dtype`
     synthesis_steps: int | None = None  # denoising steps; None: each pipeline's default

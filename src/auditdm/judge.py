@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from auditdm.embed import embed, sentence_model
 from auditdm.errors import UserError
-from auditdm.models import ReplyError
+from auditdm.models import CONCURRENCY, ReplyError
 
 _NUMBER_WORDS = {word: str(n) for n, word in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -132,7 +132,7 @@ def _settled(a: str, b: str) -> bool | None:
     return None
 
 
-def load_judge(spec: str, concurrency: int = 8) -> Judge:
+def load_judge(spec: str, concurrency: int = CONCURRENCY) -> Judge:
     """A judge from its spec: ``exact``, ``embedding``, ``embedding:0.75`` (the threshold) or
     ``openai:MODEL[@BASE_URL]`` (an LLM judge, asked ``concurrency`` requests at a time)."""
     kind, colon, threshold = spec.strip().partition(":")

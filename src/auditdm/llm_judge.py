@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from auditdm.errors import UserError
 from auditdm.judge import Decision
-from auditdm.models import ReplyError
+from auditdm.models import CONCURRENCY, ReplyError
 
 if TYPE_CHECKING:
     from auditdm.models.openai import OpenAIModel
@@ -84,7 +84,7 @@ def _key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
-def load(name: str, concurrency: int = 8) -> LLMJudge:
+def load(name: str, concurrency: int = CONCURRENCY) -> LLMJudge:
     """The judge ``openai:NAME``, once its server answers; a server that cannot be reached or
     refuses the key is one line naming ``--judge``."""
     from auditdm.models.openai import load as load_model

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from auditdm.backends import default_references
 from auditdm.errors import UserError
 from auditdm.judge import Judge, load_judge, score_many
-from auditdm.models import VLM, ReplyError, load_model
+from auditdm.models import CONCURRENCY, VLM, ReplyError, load_model
 from auditdm.records import Answers, Probe
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def load_panel(target: str, references: Sequence[str], judge: str, quorum: int |
     defaults), first errors first; each model's ``name`` is its spec; ``options`` (device,
     dtype, concurrency) go to every model; ``load`` loads each (elsewhere: ``ray_executor``)."""
     check_min_confidence(min_confidence)
-    loaded_judge = load_judge(judge, concurrency=options.get("concurrency") or 8)
+    loaded_judge = load_judge(judge, concurrency=options.get("concurrency") or CONCURRENCY)
     loaded_target = load(target, **options)
     references = tuple(references) or default_references(target)
     if quorum is not None and not 1 <= quorum <= len(references):

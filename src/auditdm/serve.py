@@ -11,8 +11,8 @@ our models give a reply's probability, not each token's. Clients that sum the en
 the ``openai:`` backend does, read it as they read a per-token server. Input it cannot
 take is answered with HTTP 400 and the reason.
 
-Model calls run one at a time (a lock): a torch model is not made for concurrent calls,
-and requests are short.
+Model calls run one at a time, and greedy requests that arrive together are answered in
+one forward pass (``Batcher``), as the model batches prompts in process.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -110,17 +111,65 @@ def read_messages(messages: Sequence[Message]) -> tuple[Image.Image, str]:
     return images[0], "\n".join(p.text for p in parts if p.type == "text" and p.text)
 
 
-def answer(model: VLM, request: ChatRequest, image: Image.Image, prompt: str) -> dict[str, Any]:
-    """The choice a request gets: the reply and, if asked, its logprob."""
-    if not request.logprobs:
+class Batcher:
+    """Runs the model for every request, one call at a time (a torch model is not made for
+    concurrent calls), and answers greedy requests that arrive together in one forward pass:
+    a client with many requests in flight (the ``openai:`` backend's ``--concurrency``) gets
+    them batched as the model would batch them in process. A sampled request runs alone, so
+    that its seed alone decides its reply."""
+
+    def __init__(self, model: VLM, most: int = 64, gather: float = 0.002) -> None:
+        self.model, self.most, self.gather = model, most, gather
+        self.pending: list[tuple[tuple[Any, ...], Image.Image, str, Future[Any]]] = []
+        self.ready = threading.Condition()
+        threading.Thread(target=self._work, daemon=True, name="auditdm-serve-model").start()
+
+    def answer(self, request: ChatRequest, image: Image.Image, prompt: str) -> dict[str, Any]:
+        """The choice a request gets: the reply and, if asked, its logprob."""
         length = request.max_completion_tokens or request.max_tokens
-        [text] = model.generate([image], [prompt], max_new_tokens=length, temperature=request.temperature,
-                                seed=request.seed or 0)  # fmt: skip
-        return _choice(text, None)
-    [(text, probability)] = model.confidences([image], [prompt])
-    logprob = math.log(max(probability, sys.float_info.min))  # an underflowed 0 still has a finite log
-    return _choice(text, {"content": [{"token": text, "logprob": logprob, "bytes": list(text.encode()),
-                                       "top_logprobs": []}]})  # fmt: skip
+        if request.logprobs:
+            key: tuple[Any, ...] = ("confidences",)
+        elif request.temperature > 0:
+            key = ("sampled", uuid.uuid4().hex, length, request.temperature, request.seed or 0)  # batched with none
+        else:
+            key = ("greedy", length)
+        done: Future[Any] = Future()
+        with self.ready:
+            self.pending.append((key, image, prompt, done))
+            self.ready.notify()
+        reply = done.result()
+        if not request.logprobs:
+            return _choice(reply, None)
+        text, probability = reply
+        logprob = math.log(max(probability, sys.float_info.min))  # an underflowed 0 still has a finite log
+        return _choice(text, {"content": [{"token": text, "logprob": logprob, "bytes": list(text.encode()),
+                                           "top_logprobs": []}]})  # fmt: skip
+
+    def _work(self) -> None:
+        while True:
+            with self.ready:
+                self.ready.wait_for(lambda: bool(self.pending))
+            time.sleep(self.gather)  # let the other requests in flight arrive
+            with self.ready:
+                key = self.pending[0][0]
+                group = [item for item in self.pending if item[0] == key][: self.most]
+                taken = {id(item) for item in group}  # by identity: images compare by their pixels
+                self.pending = [item for item in self.pending if id(item) not in taken]
+            images, prompts = [image for _, image, _, _ in group], [prompt for _, _, prompt, _ in group]
+            try:
+                if key[0] == "confidences":
+                    replies: list[Any] = self.model.confidences(images, prompts)
+                elif key[0] == "greedy":
+                    replies = self.model.generate(images, prompts, max_new_tokens=key[1])
+                else:
+                    replies = self.model.generate(images, prompts, max_new_tokens=key[2], temperature=key[3],
+                                                  seed=key[4])  # fmt: skip
+            except Exception as error:  # the requests fail (HTTP 500), the server goes on
+                for *_, done in group:
+                    done.set_exception(error)
+                continue
+            for (*_, done), reply in zip(group, replies):
+                done.set_result(reply)
 
 
 def _choice(text: str, logprobs: dict[str, Any] | None) -> dict[str, Any]:
@@ -131,7 +180,7 @@ def _choice(text: str, logprobs: dict[str, Any] | None) -> dict[str, Any]:
 def create_app(model: VLM, served: str) -> FastAPI:
     """The server of ``model``, known to clients as ``served``."""
     app = FastAPI(title=f"auditdm: {served}")
-    lock = threading.Lock()
+    batcher = Batcher(model)
 
     def refuse(message: str) -> JSONResponse:
         return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "code": 400}}, 400)
@@ -158,8 +207,7 @@ def create_app(model: VLM, served: str) -> FastAPI:
         if request.logprobs and request.temperature > 0:
             raise BadRequest("logprobs are given for greedy replies only: send temperature 0")
         image, prompt = read_messages(request.messages)
-        with lock:
-            choice = answer(model, request, image, prompt)
+        choice = batcher.answer(request, image, prompt)
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": served, "choices": [choice]}  # fmt: skip
 

@@ -22,6 +22,10 @@ from auditdm.files import write_text
 if TYPE_CHECKING:
     from PIL import Image
 
+CONCURRENCY = 32
+"""Requests in flight at once to a remote model: one forward pass of a served model's batch
+(BENCHMARKS.md: fewer leave a server that batches them idle between them)."""
+
 CARD = "auditdm.json"
 """A model folder's card: its role (target, reference, auditor), the prompt set an auditor
 was trained for, how it was trained, its training curves."""

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from auditdm.errors import UserError
-from auditdm.models import ReplyError
+from auditdm.models import CONCURRENCY, ReplyError
 
 try:
     import openai
@@ -72,7 +72,7 @@ class OpenAIModel:
     is per request, in seconds.
     """
 
-    def __init__(self, model: str, base_url: str | None, *, name: str, concurrency: int = 8, max_retries: int = 5,
+    def __init__(self, model: str, base_url: str | None, *, name: str, concurrency: int = CONCURRENCY, max_retries: int = 5,
                  timeout: float = 120.0, max_new_tokens: int = 16) -> None:  # fmt: skip
         if concurrency < 1:
             raise UserError(f"--concurrency {concurrency}: must be at least 1")
@@ -213,7 +213,7 @@ def resolve(name: str) -> str:
     return name
 
 
-def load(name: str, *, concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0,
+def load(name: str, *, concurrency: int = CONCURRENCY, max_retries: int = 5, timeout: float = 120.0,
          max_new_tokens: int = 16, **placement: object) -> OpenAIModel:  # fmt: skip
     """``openai:MODEL[@BASE_URL]``: the model, once its server answers. Placement options
     (device, dtype, batch_size, progress) are the server's business and ignored."""
