@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from auditdm.audit import AuditConfig
-from auditdm.cli import build_parser, comma_list, config_from, main
+from auditdm.cli import build_parser, config_from, main
 from auditdm.errors import UserError
 from auditdm.grpo import GRPOSettings
 from auditdm.rectify import RectifyConfig

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from auditdm.cli import main
 from auditdm.errors import UserError
 from auditdm.judge import Decision, Verdict, load_judge, normalize_answer, score_many
-from auditdm.llm_judge import LLMJudge, parse_verdict
+from auditdm.llm_judge import parse_verdict
 from auditdm.serve import serving
 
 SECRET = "sk-judge-test-do-not-store-42"
