@@ -148,6 +148,7 @@ def test_every_format_reads_alike_with_columns_found_or_named(photos, tmp_path) 
     expected = [(q, a) for q, a in ASKED.values()]
     from_jsonl = read_questions(jsonl_dataset(tmp_path / "data", photos))
     assert [(s.question, s.answer) for s in from_jsonl] == expected
+    assert [s.question for s in read_questions(tmp_path / "data" / "vqa.jsonl", limit=2)] == [q for q, _ in expected[:2]]
     rows = {"img": [str(photos / name) for name in ASKED], "prompt": [q for q, _ in expected],
             "answers": [[{"answer": a}, {"answer": a}, {"answer": "other"}] for _, a in expected]}  # fmt: skip
     features = Features({"img": ImageFeature(), "prompt": Value("string"), "answers": [{"answer": Value("string")}]})

@@ -250,9 +250,8 @@ def _sources(config: AuditConfig) -> list[SourceImage]:
         return load_sources(config.images, config.domain, config.image_count, config.seed, limit=config.limit)
     from auditdm.qa_data import Columns, read_questions
 
-    rows = read_questions(Path(config.dataset), Columns(config.image_column, config.question_column,
-                                                        config.answer_column))  # fmt: skip
-    return rows[: config.limit]
+    return read_questions(Path(config.dataset), Columns(config.image_column, config.question_column,
+                                                        config.answer_column), limit=config.limit)  # fmt: skip
 
 
 def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synthesizer]]:

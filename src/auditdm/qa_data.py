@@ -57,9 +57,10 @@ QUESTION_COLUMNS = ("question", "query", "prompt")
 ANSWER_COLUMNS = ("multiple_choice_answer", "answer", "answers")  # VQAv2's single answer before its ten
 
 
-def read_questions(path: Path, columns: Columns = Columns()) -> list[SourceImage]:
+def read_questions(path: Path, columns: Columns = Columns(), limit: int | None = None) -> list[SourceImage]:
     """The images of a VQA-style dataset (a datasets folder, Parquet, JSON or JSONL), each
-    with its question and, when the data has an answer column, its answer.
+    with its question and, when the data has an answer column, its answer; the first
+    ``limit`` of them (the rows after are not decoded).
 
     A row whose image is missing or does not decode is skipped, and the skipped rows are
     counted in one warning: one damaged image should not sink a large dataset. A dataset
@@ -75,6 +76,8 @@ def read_questions(path: Path, columns: Columns = Columns()) -> list[SourceImage
     sources: list[SourceImage] = []
     skipped: list[str] = []  # why each skipped row was
     for index, row in enumerate(rows):
+        if limit is not None and len(sources) == limit:
+            break
         name = f"row {index}"
         try:
             picture = _image(row.get(image), base, name)
