@@ -15,7 +15,15 @@ import pytest
 from safetensors.torch import load_file
 
 from auditdm.auditor import load_auditor
-from auditdm.grpo import AuditReward, GRPOSettings, read_curves, train_auditor, training_rows, training_sources
+from auditdm.grpo import (
+    AuditReward,
+    GRPOSettings,
+    probe_form,
+    read_curves,
+    train_auditor,
+    training_rows,
+    training_sources,
+)
 from auditdm.judge import load_judge, score
 from auditdm.models import load_model
 from auditdm.panel import Panel
@@ -102,6 +110,19 @@ def test_answer_novelty_pays_less_for_the_same_answer_however_worded(panel) -> N
     repeats = [r for i, (answer, r) in enumerate(flagged) if answer in [a for a, _ in flagged[:i]]]
     assert flagged[0][1] == pytest.approx(1.5) and repeats  # the data holds a repeated answer
     assert all(r == pytest.approx(1.0) for r in repeats)  # worded differently or not, nothing more
+
+
+def test_form_novelty_shares_the_reward_of_a_form_however_worded(panel) -> None:
+    texts = ["how many circles are there ?", "how many red squares are there ?", "what time does the clock show ?",
+             "how many objects are there ?"] * 3  # fmt: skip
+    reward = reward_for(panel, novelty=1.0, novelty_as="discount", memory=16, novelty_of="form")
+    rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, source=list(range(12)))
+    _, answers = panel.answer(reward.probes(texts, ["question"] * 12, list(range(12))))
+    flagged = [(probe_form(t), r) for t, a, r in zip(texts, answers, rewards) if a and a.score]
+    assert {f for f, _ in flagged} >= {"how many", "what time"}  # the data flags both forms
+    for i, (form, r) in enumerate(flagged):  # each flag pays 1 - the share of its form among the earlier ones
+        earlier = [f for f, _ in flagged[:i]]
+        assert r == pytest.approx(1 - earlier.count(form) / len(earlier) if earlier else 1.0)
 
 
 @pytest.mark.slow

@@ -39,7 +39,8 @@ from auditdm.synth import SynthesisOptions, Synthesizer
 
 SETTINGS = "settings.json"
 CURVES = "curves.jsonl"
-NOVELTY_OF = ("probe", "answer")
+NOVELTY_OF = ("probe", "answer", "form")
+FORM_WORDS = 2  # a form is the first words of what the auditor wrote: VQA's "question type"
 NOVELTY_AS = ("bonus", "discount")
 
 
@@ -78,7 +79,9 @@ class GRPOSettings:
     novelty: float = 0.1
     # What novelty is measured on: "probe", the text the auditor wrote; or "answer", the
     # references' consensus answer (a flag whose answer is unlike recent ones is a new kind
-    # of failure, however the probe is worded).
+    # of failure, however the probe is worded); or "form", its first words ("how many", "is
+    # there", "make it"), where n is 1 minus the share of recent flags of the same form: an
+    # auditor cannot escape it by rewording, as it escapes the text's similarity.
     novelty_of: str = "probe"
     # How novelty enters the reward of a flag: "bonus", 1 + novelty * n; or "discount",
     # 1 - novelty * (1 - n), where n is 1 for a failure unlike any recent one and 0 for one
@@ -149,7 +152,8 @@ class AuditReward:
 
     With ``novelty`` > 0 a flagged probe's novelty n is ``1 - similarity``, its highest cosine
     similarity (MiniLM) to the last ``memory`` flagged probes, compared by their text or
-    (``novelty_of="answer"``) by their consensus answer. It earns ``1 + novelty * n`` (a
+    (``novelty_of="answer"``) by their consensus answer; with ``novelty_of="form"`` it is
+    1 minus the share of those flags whose text starts with the same words. It earns ``1 + novelty * n`` (a
     bonus) or ``1 - novelty * (1 - n)`` (``novelty_as="discount"``): either way the same
     failure found again earns less. Unflagged probes earn nothing.
     """
@@ -161,7 +165,7 @@ class AuditReward:
                  novelty_as: str = "bonus") -> None:  # fmt: skip
         self.panel, self.synthesizer, self.sources = panel, synthesizer, sources
         self.novelty, self.novelty_of, self.novelty_as = novelty, novelty_of, novelty_as
-        self.recent: deque[np.ndarray] = deque(maxlen=memory)
+        self.recent: deque[Any] = deque(maxlen=memory)  # embeddings, or forms
         self.curves = curves
 
     def probes(self, texts: Sequence[str], tasks: Sequence[str], sources: Sequence[int]) -> list[Probe]:
@@ -193,6 +197,8 @@ class AuditReward:
         return rewards
 
     def _novelty(self, texts: list[str]) -> list[float]:
+        if self.novelty_of == "form":
+            return self._form_novelty(texts)
         from auditdm.embed import embed
 
         vectors = embed(texts)
@@ -201,6 +207,14 @@ class AuditReward:
             similarity = max((float(vector @ old) for old in self.recent), default=0.0)
             novelty.append(max(0.0, 1.0 - similarity))
             self.recent.append(vector)
+        return novelty
+
+    def _form_novelty(self, texts: list[str]) -> list[float]:
+        novelty = []
+        for text in texts:
+            form = probe_form(text)
+            novelty.append(1.0 - sum(old == form for old in self.recent) / len(self.recent) if self.recent else 1.0)
+            self.recent.append(form)
         return novelty
 
     def _log(self, state: Any, probes: list[Probe], answers: list[Answers | None], texts: list[str],
@@ -217,6 +231,11 @@ class AuditReward:
         }
         with self.curves.open("a") as file:
             file.write(json.dumps(row) + "\n")
+
+
+def probe_form(text: str) -> str:
+    """The form of a probe: its first words, lowercased ("how many", "is there", "make it")."""
+    return " ".join(text.lower().split()[:FORM_WORDS])
 
 
 def training_sources(settings: GRPOSettings) -> list[SourceImage]:

@@ -58,8 +58,9 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--warmup", "warm-up share of the steps (default: %(default)s)", type=float, field="warmup_fraction")
     option("--kl", "KL coefficient beta (default: %(default)s)", type=float)
     option("--novelty", "novelty bonus weight; 0 turns it off (default: %(default)s)", type=float)
-    option("--novelty-of", "compare flagged probes by their text (probe) or by the references' consensus answer "
-           "(answer) (default: %(default)s)", choices=NOVELTY_OF)  # fmt: skip
+    option("--novelty-of", "compare flagged probes by their text (probe), by the references' consensus answer "
+           "(answer), or by their first two words (form: n is 1 minus the share of recent flags of the same "
+           "form) (default: %(default)s)", choices=NOVELTY_OF)  # fmt: skip
     option("--novelty-as", "a flag earns 1 + NOVELTY * n (bonus) or 1 - NOVELTY * (1 - n) (discount: a failure "
            "found again is worth less, so collapsing onto it stops paying), where n is its novelty "
            "(default: %(default)s)", choices=NOVELTY_AS)  # fmt: skip
