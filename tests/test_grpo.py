@@ -18,6 +18,7 @@ from auditdm.auditor import load_auditor
 from auditdm.grpo import (
     AuditReward,
     GRPOSettings,
+    grpo_config,
     probe_form,
     read_curves,
     train_auditor,
@@ -163,6 +164,11 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path) -> None:
     assert (out / "final" / "model.safetensors").exists()
 
 
+def test_the_reward_scaling_reaches_trl(tmp_path) -> None:
+    assert grpo_config(GRPOSettings(), tmp_path, progress=False).scale_rewards == "group"
+    assert grpo_config(GRPOSettings(scale_rewards="batch"), tmp_path, progress=False).scale_rewards == "batch"
+
+
 def test_bad_settings_are_clear(tmp_path) -> None:
     from auditdm.errors import UserError
 
@@ -174,6 +180,8 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(novelty_of="image")
     with pytest.raises(UserError, match="unknown novelty form"):
         GRPOSettings(novelty_as="surprise")
+    with pytest.raises(UserError, match="unknown reward scaling"):
+        GRPOSettings(scale_rewards="rank")
     with pytest.raises(UserError, match="a discount must be between 0 and 1"):
         GRPOSettings(novelty=1.5, novelty_as="discount")
     with pytest.raises(UserError, match="--min-confidence 0: must be above 0"):

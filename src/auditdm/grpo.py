@@ -42,6 +42,7 @@ CURVES = "curves.jsonl"
 NOVELTY_OF = ("probe", "answer", "form")
 FORM_WORDS = 2  # a form is the first words of what the auditor wrote: VQA's "question type"
 NOVELTY_AS = ("bonus", "discount")
+SCALE_REWARDS = ("group", "batch", "none")  # TRL's
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,11 @@ class GRPOSettings:
     # worth less and less, so collapsing onto it stops paying.
     novelty_as: str = "bonus"
     memory: int = 256  # recent flagged probes the novelty is measured against
+    # What a probe's advantage (its reward minus its group's mean) is divided by: the group's
+    # standard deviation (TRL's default), the whole step's, or nothing. Divided by the group's,
+    # a group that wrote one form only sees its flags paid 1 again however small the discount
+    # made them, so the discount cannot stop a collapse (BENCHMARKS.md, section 3).
+    scale_rewards: str = "group"
     save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)
@@ -117,6 +123,8 @@ class GRPOSettings:
             raise UserError(f"unknown novelty measure {self.novelty_of!r} (choose from {', '.join(NOVELTY_OF)})")
         if self.novelty_as not in NOVELTY_AS:
             raise UserError(f"unknown novelty form {self.novelty_as!r} (choose from {', '.join(NOVELTY_AS)})")
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise UserError(f"unknown reward scaling {self.scale_rewards!r} (choose from {', '.join(SCALE_REWARDS)})")
         if self.novelty_as == "discount" and not 0 <= self.novelty <= 1:
             raise UserError(f"--novelty {self.novelty}: a discount must be between 0 and 1")
         if self.prompts not in PROMPTS:
@@ -288,7 +296,7 @@ def grpo_config(settings: GRPOSettings, out: Path, progress: bool) -> Any:
         lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": settings.min_lr_ratio},
         warmup_steps=settings.warmup_fraction, max_steps=settings.steps, save_strategy="steps",
         save_steps=settings.save_every, logging_steps=10, report_to=[], seed=settings.seed,
-        scale_rewards="group", disable_tqdm=not progress, dataloader_num_workers=0,
+        scale_rewards=settings.scale_rewards, disable_tqdm=not progress, dataloader_num_workers=0,
     )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 from auditdm.cli import comma_list, config_from, field_option, model_flags, optional_float, quiet_flag, synthesis_flags
-from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, GRPOSettings
+from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, SCALE_REWARDS, GRPOSettings
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import TASKS
 
@@ -64,6 +64,9 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--novelty-as", "a flag earns 1 + NOVELTY * n (bonus) or 1 - NOVELTY * (1 - n) (discount: a failure "
            "found again is worth less, so collapsing onto it stops paying), where n is its novelty "
            "(default: %(default)s)", choices=NOVELTY_AS)  # fmt: skip
+    option("--scale-rewards", "divide each probe's advantage by its group's reward spread (group), the step's "
+           "(batch: a discounted flag then stays small), or nothing (none) (default: %(default)s)",
+           choices=SCALE_REWARDS)  # fmt: skip
     option("--save-every", "checkpoint every N steps (default: %(default)s)", type=int)
     option("--temperature", "sampling temperature (default: %(default)s)", type=float)
     option("--lora-rank", "train LoRA adapters of this rank instead of all weights (for large hf: auditors; "
