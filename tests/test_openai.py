@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -28,10 +29,10 @@ from auditdm.cli import main
 from auditdm.errors import UserError
 from auditdm.judge import load_judge
 from auditdm.models import ReplyError, load_model
-from auditdm.models.openai import ServerRefused
+from auditdm.models.openai import ServerRefused, _encoded, data_url
 from auditdm.panel import Panel
 from auditdm.records import Probe
-from auditdm.serve import create_app, serving
+from auditdm.serve import create_app, read_image, serving
 from auditdm.world.domain import WORLD
 
 SECRET = "sk-test-do-not-store-0123456789"
@@ -128,6 +129,19 @@ def test_a_served_model_audits_as_in_process_and_the_key_stays_out(served, tmp_p
     assert sum(answer is not None for _, _, answer, _ in answered) >= 3
     for path in remote.rglob("*"):
         assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
+
+
+def test_an_image_is_encoded_once_for_every_model_that_asks_and_read_back_exactly() -> None:
+    images, _ = world_questions(2)
+    first = data_url(images[0])
+    assert data_url(images[0]) is first  # the target and each reference send the same encoding
+    assert np.array_equal(np.asarray(read_image(first)), np.asarray(images[0].convert("RGB")))
+    changed = images[0].copy()
+    changed.putpixel((0, 0), (1, 2, 3))
+    assert data_url(changed) != first and data_url(images[1]) != first
+    del changed
+    gc.collect()
+    assert all(ref() is not None for ref, _ in _encoded.values())  # a dead image's encoding is not kept
 
 
 def test_confidences_come_from_logprobs(served) -> None:

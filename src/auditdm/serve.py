@@ -17,6 +17,7 @@ one forward pass (``Batcher``), as the model batches prompts in process.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
@@ -124,7 +125,7 @@ class Batcher:
         self.ready = threading.Condition()
         threading.Thread(target=self._work, daemon=True, name="auditdm-serve-model").start()
 
-    def answer(self, request: ChatRequest, image: Image.Image, prompt: str) -> dict[str, Any]:
+    async def answer(self, request: ChatRequest, image: Image.Image, prompt: str) -> dict[str, Any]:
         """The choice a request gets: the reply and, if asked, its logprob."""
         length = request.max_completion_tokens or request.max_tokens
         if request.logprobs:
@@ -137,7 +138,7 @@ class Batcher:
         with self.ready:
             self.pending.append((key, image, prompt, done))
             self.ready.notify()
-        reply = done.result()
+        reply = await asyncio.wrap_future(done)
         if not request.logprobs:
             return _choice(reply, None)
         text, probability = reply
@@ -199,7 +200,7 @@ def create_app(model: VLM, served: str) -> FastAPI:
         return {"object": "list", "data": [{"id": served, "object": "model", "created": 0, "owned_by": "auditdm"}]}
 
     @app.post("/v1/chat/completions")
-    def complete(request: ChatRequest) -> dict[str, Any]:  # a plain def: FastAPI runs it in a worker thread
+    async def complete(request: ChatRequest) -> dict[str, Any]:  # in the event loop: the model runs in the Batcher's thread
         if request.model != served:
             raise BadRequest(f"unknown model {request.model!r}: this server serves {served!r}")
         if request.stream or request.n != 1:
@@ -207,7 +208,7 @@ def create_app(model: VLM, served: str) -> FastAPI:
         if request.logprobs and request.temperature > 0:
             raise BadRequest("logprobs are given for greedy replies only: send temperature 0")
         image, prompt = read_messages(request.messages)
-        choice = batcher.answer(request, image, prompt)
+        choice = await batcher.answer(request, image, prompt)
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": served, "choices": [choice]}  # fmt: skip
 

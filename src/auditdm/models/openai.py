@@ -32,6 +32,8 @@ import io
 import json
 import math
 import os
+import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,6 +82,9 @@ class OpenAIModel:
         self.concurrency, self.max_new_tokens = concurrency, max_new_tokens
         self._key = os.environ.get("OPENAI_API_KEY") or NO_KEY
         self.client = openai.OpenAI(api_key=self._key, base_url=base_url, max_retries=max_retries, timeout=timeout)
+        # One pool for the model's life: starting `concurrency` threads for every batch cost
+        # more than the requests of a fast served model (BENCHMARKS.md, "over HTTP").
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"auditdm-{model}")
 
     def generate(self, images: Sequence[Image.Image], prompts: Sequence[str], *, max_new_tokens: int | None = None,
                  temperature: float = 0.0, seed: int = 0) -> list[str]:  # fmt: skip
@@ -122,14 +127,14 @@ class OpenAIModel:
     def _complete_all(self, messages: Sequence[Any], max_tokens: int, temperature: float, seed: int,
                       logprobs: bool) -> list[tuple[str, float] | _Failed]:  # fmt: skip
         """Chat completion i of ``messages[i]``, sampled with seed ``seed + i``, ``concurrency`` at a time."""
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            futures = [pool.submit(self._ask, asked, max_tokens, temperature, seed + i, logprobs)
-                       for i, asked in enumerate(messages)]  # fmt: skip
-            try:
-                return [future.result() for future in futures]
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)  # a refused key stops the run now
-                raise
+        futures = [self._pool.submit(self._ask, asked, max_tokens, temperature, seed + i, logprobs)
+                   for i, asked in enumerate(messages)]  # fmt: skip
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:  # a refused key stops the run now
+                future.cancel()
+            raise
 
     def _ask(self, messages: Any, max_tokens: int, temperature: float, seed: int,
              logprobs: bool) -> tuple[str, float] | _Failed:  # fmt: skip
@@ -193,11 +198,24 @@ class OpenAIModel:
         return text if self._key == NO_KEY else text.replace(self._key, "***")
 
 
+_encoded: dict[int, tuple[weakref.ref[Image.Image], str]] = {}  # id(image) -> (the image, its data URL)
+_encoding = threading.Lock()
+
+
 def data_url(image: Image.Image) -> str:
-    """The image as a PNG data URL, what an ``image_url`` part carries."""
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    """The image as a PNG data URL, what an ``image_url`` part carries. An audit sends each
+    image to the target and to every reference at once, so the URL is kept while the image
+    lives and made once (the encoding cost more than a world model's answer)."""
+    with _encoding:  # the models' threads ask for the same images together: one encodes, the others wait
+        kept = _encoded.get(id(image))
+        if kept is not None and kept[0]() is image:
+            return kept[1]
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="PNG", compress_level=1)  # lossless either way; level 1 is fastest
+        url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        key = id(image)
+        _encoded[key] = (weakref.ref(image, lambda _: _encoded.pop(key, None)), url)
+        return url
 
 
 def _split(name: str) -> tuple[str, str | None]:
