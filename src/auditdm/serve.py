@@ -11,8 +11,9 @@ our models give a reply's probability, not each token's. Clients that sum the en
 the ``openai:`` backend does, read it as they read a per-token server. Input it cannot
 take is answered with HTTP 400 and the reason.
 
-Model calls run one at a time, and greedy requests that arrive together are answered in
-one forward pass (``Batcher``), as the model batches prompts in process.
+Requests are read in the event loop; model calls run one at a time in a thread of their own,
+and greedy requests that arrive together are answered in one forward pass (``Batcher``), as
+the model batches prompts in process.
 """
 
 from __future__ import annotations

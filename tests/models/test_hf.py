@@ -94,6 +94,20 @@ def test_confidence_is_the_probability_of_the_answer(trained: tuple[Path, list[f
     assert all(0 < p <= 1 for _, p in rated)
 
 
+def test_greedy_replies_leave_the_random_state_alone(trained: tuple[Path, list[float]]) -> None:
+    """Answering is greedy and draws nothing: it must not reseed the caller's random state."""
+    answerer = HFModel(trained[0], batch_size=8)
+    rng = random.Random(4)
+    images, questions = [square(rng, c) for c in COLORS], QUESTIONS[:1] * len(COLORS)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    answerer.generate(images, questions, seed=7)
+    answerer.confidences(images, questions)
+    assert torch.equal(torch.get_rng_state(), before)
+    answerer.generate(images, questions, temperature=1.0, seed=7)  # sampling draws, from its own seed
+    assert not torch.equal(torch.get_rng_state(), before)
+
+
 def test_mismatched_lengths_are_rejected(trained: tuple[Path, list[float]]) -> None:
     with pytest.raises(ValueError):
         HFModel(trained[0]).generate([Image.new("RGB", (8, 8))], [])

@@ -96,7 +96,8 @@ class HFModel:
              seed: int, confidence: bool = False) -> list[tuple[str, float]]:  # fmt: skip
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        torch.manual_seed(seed)
+        if temperature > 0:  # only sampling draws: a greedy call leaves torch's random state to its caller
+            torch.manual_seed(seed)
         replies: list[tuple[str, float]] = []
         starts = range(0, len(images), self.batch_size)
         for start in tqdm(starts, desc=self.name, disable=not self.progress, leave=False):
