@@ -1,12 +1,14 @@
 """Print the figures of the "Real models" issue: the audit over HTTP against in process, and
 an audit through a server that fails.
 
-    python benchmarks/http_audit.py                  # 400 probes
+    python benchmarks/http_audit.py                  # 1,000 probes
     python benchmarks/http_audit.py --probes 100
 
 1. The default world audit (world:auditor, world:target, the three world references) of
    ``--probes`` probes, in process, then with the target and each reference served by
-   ``auditdm serve`` on loopback (one subprocess per model, the auditor in process): probes
+   ``auditdm serve`` on loopback (one subprocess per model, each computing on
+   ``--server-threads`` threads, as four servers sharing a machine with the audit should; the
+   auditor in process): probes
    per second of the audit loop each way and HTTP's overhead factor (the issue's bar: at most
    2x), and whether the two runs stored the same answers. Both skip the weak-skill benchmark,
    which is not part of the loop.
@@ -61,11 +63,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_models() -> Iterator[dict[str, str]]:
-    """``auditdm serve world:NAME`` for each model, one subprocess each; yields name -> base URL."""
+def served_models(threads: int) -> Iterator[dict[str, str]]:
+    """``auditdm serve world:NAME`` for each model, one subprocess each on ``threads`` threads;
+    yields name -> base URL."""
     ports = {name: free_port() for name in MODELS}
-    servers = [subprocess.Popen([sys.executable, "-m", "auditdm.cli", "serve", f"world:{name}", "--port", str(port)],
-                                env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers = [subprocess.Popen([sys.executable, "-m", "auditdm.cli", "serve", f"world:{name}", "--port", str(port),
+                                 "--threads", str(threads)], env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
                for name, port in ports.items()]  # fmt: skip
     urls = {name: f"http://127.0.0.1:{port}/v1" for name, port in ports.items()}
     try:
@@ -170,7 +174,8 @@ def failures(run: Path) -> Counter[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--probes", type=int, default=400)
+    parser.add_argument("--probes", type=int, default=1000)
+    parser.add_argument("--server-threads", type=int, default=1, help="CPU threads of each server")
     parser.add_argument("--rate", type=float, default=0.2, help="share of requests the proxy fails")
     parser.add_argument("--hold", type=float, default=0.3, help="seconds a timeout is held before its 504")
     parser.add_argument("--seed", type=int, default=0, help="the proxy's")
@@ -179,7 +184,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         local, local_wall = audit(*common, "-o", str(root / "local"))
-        with served_models() as urls:
+        with served_models(args.server_threads) as urls:
             remote, remote_wall = audit(*common, *http_flags(urls), "-o", str(root / "http"))
             proxy = FailingProxy(urls, args.rate, args.seed, args.hold)
             with serving(proxy.app) as via:
@@ -192,7 +197,8 @@ def main() -> None:
         print(f"1. {args.probes} probes, default world audit (weak-skill benchmark skipped)")
         print(f"   in process: {local['probes_per_second']} probes/s (loop {local['seconds']} s, command "
               f"{local_wall:.1f} s)")
-        print(f"   over HTTP ({len(MODELS)} auditdm serve subprocesses): {remote['probes_per_second']} probes/s "
+        print(f"   over HTTP ({len(MODELS)} auditdm serve subprocesses, {args.server_threads} thread(s) each): "
+              f"{remote['probes_per_second']} probes/s "
               f"(loop {remote['seconds']} s, command {remote_wall:.1f} s)")
         print(f"   HTTP overhead factor {factor:.2f}x (bar: at most 2x): {'met' if factor <= 2 else 'NOT met'}")
         same = stored(root / "local") == stored(root / "http")

@@ -317,7 +317,7 @@ def test_the_serve_command_serves(tmp_path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "auditdm.cli", "serve", "world:target", "--port", str(port)]
+    command = [sys.executable, "-m", "auditdm.cli", "serve", "world:target", "--port", str(port), "--threads", "1"]
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -344,3 +344,5 @@ def test_serve_explains_itself(capsys) -> None:
     with pytest.raises(SystemExit) as raised:
         main(["serve", "--help"])
     assert raised.value.code == 0 and "openai:target@http://HOST:PORT/v1" in capsys.readouterr().out
+    assert main(["serve", "world:target", "--threads", "0"]) == 2
+    assert "--threads 0: must be at least 1" in capsys.readouterr().err

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, UnidentifiedImageError
 
 from auditdm.backends import ModelSpec
-from auditdm.errors import UserError
+from auditdm.errors import UserError, check_positive
 from auditdm.models import VLM, load_model
 
 try:
@@ -120,8 +120,8 @@ class Batcher:
     them batched as the model would batch them in process. A sampled request runs alone, so
     that its seed alone decides its reply."""
 
-    def __init__(self, model: VLM, most: int = 64, gather: float = 0.002) -> None:
-        self.model, self.most, self.gather = model, most, gather
+    def __init__(self, model: VLM, most: int = 64, gather: float = 0.005, wait: float = 0.05) -> None:
+        self.model, self.most, self.gather, self.wait = model, most, gather, wait
         self.pending: list[tuple[tuple[Any, ...], Image.Image, str, Future[Any]]] = []
         self.ready = threading.Condition()
         threading.Thread(target=self._work, daemon=True, name="auditdm-serve-model").start()
@@ -151,8 +151,12 @@ class Batcher:
         while True:
             with self.ready:
                 self.ready.wait_for(lambda: bool(self.pending))
-            time.sleep(self.gather)  # let the other requests in flight arrive
-            with self.ready:
+                # Let the other requests in flight arrive: gather while they keep coming (a
+                # client's requests reach us one by one), until a pause, a full batch or `wait`.
+                deadline, seen = time.monotonic() + self.wait, 0
+                while seen < len(self.pending) < self.most and time.monotonic() < deadline:
+                    seen = len(self.pending)
+                    self.ready.wait(timeout=self.gather)
                 key = self.pending[0][0]
                 group = [item for item in self.pending if item[0] == key][: self.most]
                 taken = {id(item) for item in group}  # by identity: images compare by their pixels
@@ -216,8 +220,14 @@ def create_app(model: VLM, served: str) -> FastAPI:
     return app
 
 
-def serve(spec: str, host: str, port: int, **options: Any) -> None:
-    """Load the model ``spec`` names (``options``: ``load_model``'s) and serve it until stopped."""
+def serve(spec: str, host: str, port: int, threads: int | None = None, **options: Any) -> None:
+    """Load the model ``spec`` names (``options``: ``load_model``'s) and serve it until stopped,
+    its computations on ``threads`` CPU threads (None: torch's default, one per core)."""
+    if threads is not None:
+        import torch
+
+        check_positive(threads=threads)
+        torch.set_num_threads(threads)
     model = load_model(spec, **options)
     served = ModelSpec.parse(spec).name
     print(f"serving {spec} as {served!r}: auditdm audit --target openai:{served}@http://{host}:{port}/v1")

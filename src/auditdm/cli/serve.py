@@ -8,8 +8,8 @@ import argparse
 def _serve(args: argparse.Namespace) -> int:
     from auditdm.serve import serve
 
-    serve(args.model, args.host, args.port, device=args.device, dtype=args.dtype, revision=args.revision,
-          trust_remote_code=args.trust_remote_code)  # fmt: skip
+    serve(args.model, args.host, args.port, threads=args.threads, device=args.device, dtype=args.dtype,
+          revision=args.revision, trust_remote_code=args.trust_remote_code)  # fmt: skip
     return 0
 
 
@@ -28,6 +28,8 @@ def add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
     serve.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda:0, ... (default: %(default)s)")
     serve.add_argument("--dtype", help="model dtype, e.g. bfloat16 (default: as saved)")
+    serve.add_argument("--threads", type=int, metavar="N", help="CPU threads for the model's computations; give "
+                       "servers that share a machine a share of its cores each (default: torch's, one per core)")
     serve.add_argument("--revision", metavar="REV", help="the hub revision (branch, tag or commit) an hf: hub id "
                        "loads at (default: its default branch)")  # fmt: skip
     serve.add_argument("--trust-remote-code", action="store_true", help="let an hf: model run the code its hub "
