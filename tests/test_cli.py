@@ -238,7 +238,7 @@ def test_an_old_audit_whose_batch_size_was_its_commit_size_resumes(tmp_path) -> 
 
 
 def test_old_training_and_rectification_settings_load() -> None:
-    assert GRPOSettings.from_dict({"batch_size": 16}) == GRPOSettings(train_batch_size=16)
+    assert GRPOSettings.from_dict({"batch_size": 16}) == GRPOSettings(train_batch_size=16, scale_rewards="group")
     assert RectifyConfig.from_dict({"batch_size": 4}) == RectifyConfig(train_batch_size=4)
 
 

@@ -165,8 +165,10 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path) -> None:
 
 
 def test_the_reward_scaling_reaches_trl(tmp_path) -> None:
-    assert grpo_config(GRPOSettings(), tmp_path, progress=False).scale_rewards == "group"
-    assert grpo_config(GRPOSettings(scale_rewards="batch"), tmp_path, progress=False).scale_rewards == "batch"
+    assert grpo_config(GRPOSettings(), tmp_path, progress=False).scale_rewards == "batch"
+    assert grpo_config(GRPOSettings(scale_rewards="group"), tmp_path, progress=False).scale_rewards == "group"
+    resumed = GRPOSettings.from_dict({"steps": 10})  # saved before the scaling was a setting: trained by group
+    assert grpo_config(resumed, tmp_path, progress=False).scale_rewards == "group"
 
 
 def test_bad_settings_are_clear(tmp_path) -> None:

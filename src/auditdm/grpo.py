@@ -74,27 +74,27 @@ class GRPOSettings:
     min_lr_ratio: float = 1 / 3  # the paper: 3e-6 decaying to 1e-6
     warmup_fraction: float = 0.1
     kl: float = 0.0  # GRPO's beta
-    # A bonus for flagged probes unlike recent flagged ones; 0 turns it off. 0.1 keeps the
-    # auditor off one failure without paying it more for novel flags than for true ones
-    # (BENCHMARKS.md: at 0.5 it chased probes the references got wrong together).
-    novelty: float = 0.1
+    # How much novelty counts (0 turns it off). The default, a full discount by form with the
+    # step's reward scaling, kept >= 85 % of the flags genuine on four targets the recipe was
+    # not chosen on, where the gate alone fell to 64 % on two (BENCHMARKS.md, "auditor transfer").
+    novelty: float = 1.0
     # What novelty is measured on: "probe", the text the auditor wrote; or "answer", the
     # references' consensus answer (a flag whose answer is unlike recent ones is a new kind
     # of failure, however the probe is worded); or "form", its first words ("how many", "is
     # there", "make it"), where n is 1 minus the share of recent flags of the same form: an
     # auditor cannot escape it by rewording, as it escapes the text's similarity.
-    novelty_of: str = "probe"
+    novelty_of: str = "form"
     # How novelty enters the reward of a flag: "bonus", 1 + novelty * n; or "discount",
     # 1 - novelty * (1 - n), where n is 1 for a failure unlike any recent one and 0 for one
     # found before. The discount is fitness sharing: a failure the auditor keeps finding is
     # worth less and less, so collapsing onto it stops paying.
-    novelty_as: str = "bonus"
+    novelty_as: str = "discount"
     memory: int = 256  # recent flagged probes the novelty is measured against
     # What a probe's advantage (its reward minus its group's mean) is divided by: the group's
     # standard deviation (TRL's default), the whole step's, or nothing. Divided by the group's,
     # a group that wrote one form only sees its flags paid 1 again however small the discount
-    # made them, so the discount cannot stop a collapse (BENCHMARKS.md, section 3).
-    scale_rewards: str = "group"
+    # made them (BENCHMARKS.md, section 3).
+    scale_rewards: str = "batch"
     save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)
@@ -144,6 +144,7 @@ class GRPOSettings:
             values["generator"] = values["editor"] = values.pop("synthesizer")
         if "train_batch_size" not in values and "batch_size" in values:  # from before --batch-size meant a forward pass
             values["train_batch_size"] = values.pop("batch_size")
+        values.setdefault("scale_rewards", "group")  # a training from before the scaling was a setting
         return cls(**values)
 
 

@@ -57,7 +57,8 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--min-lr-ratio", "cosine floor, as a share of --lr (default: 1/3, the paper's 1e-6 of 3e-6)", type=float)
     option("--warmup", "warm-up share of the steps (default: %(default)s)", type=float, field="warmup_fraction")
     option("--kl", "KL coefficient beta (default: %(default)s)", type=float)
-    option("--novelty", "novelty bonus weight; 0 turns it off (default: %(default)s)", type=float)
+    option("--novelty", "how much novelty counts: the weight of its discount or bonus; 0 turns it off "
+           "(default: %(default)s)", type=float)
     option("--novelty-of", "compare flagged probes by their text (probe), by the references' consensus answer "
            "(answer), or by their first two words (form: n is 1 minus the share of recent flags of the same "
            "form) (default: %(default)s)", choices=NOVELTY_OF)  # fmt: skip
