@@ -161,10 +161,10 @@ class AuditReward:
 
     With ``novelty`` > 0 a flagged probe's novelty n is ``1 - similarity``, its highest cosine
     similarity (MiniLM) to the last ``memory`` flagged probes, compared by their text or
-    (``novelty_of="answer"``) by their consensus answer; with ``novelty_of="form"`` it is
-    1 minus the share of those flags whose text starts with the same words. It earns ``1 + novelty * n`` (a
-    bonus) or ``1 - novelty * (1 - n)`` (``novelty_as="discount"``): either way the same
-    failure found again earns less. Unflagged probes earn nothing.
+    (``novelty_of="answer"``) by their consensus answer; with ``novelty_of="form"`` it is 1
+    minus the share of those flags whose text starts with the same words. It earns
+    ``1 + novelty * n`` (a bonus) or ``1 - novelty * (1 - n)`` (``novelty_as="discount"``):
+    either way the same failure found again earns less. Unflagged probes earn nothing.
     """
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name

@@ -205,7 +205,7 @@ def create_app(model: VLM, served: str) -> FastAPI:
         return {"object": "list", "data": [{"id": served, "object": "model", "created": 0, "owned_by": "auditdm"}]}
 
     @app.post("/v1/chat/completions")
-    async def complete(request: ChatRequest) -> dict[str, Any]:  # in the event loop: the model runs in the Batcher's thread
+    async def complete(request: ChatRequest) -> dict[str, Any]:  # in the event loop; the model in the Batcher's thread
         if request.model != served:
             raise BadRequest(f"unknown model {request.model!r}: this server serves {served!r}")
         if request.stream or request.n != 1:
