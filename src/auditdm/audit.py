@@ -379,7 +379,9 @@ def _run(audit: Audit, progress: bool, answer_lost: bool = False) -> RunSummary:
         for chunk in _forward_passes(make_probes(planned, auditor, synthesizer, config.seed, batch),
                                      config.batch_size):  # fmt: skip
             some, theirs, checked = _answer(panel, chunk, clock)
-            probes, answers, checks = probes + some, answers + theirs, checks + checked
+            probes += some
+            answers += theirs
+            checks += checked
             status["flagged"] += sum(a.score for a in theirs if a is not None)
             bar.set_postfix(status, refresh=False)
             bar.update(len(chunk))

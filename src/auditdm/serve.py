@@ -120,8 +120,8 @@ class Batcher:
     them batched as the model would batch them in process. A sampled request runs alone, so
     that its seed alone decides its reply."""
 
-    def __init__(self, model: VLM, most: int = 64, gather: float = 0.005, wait: float = 0.05) -> None:
-        self.model, self.most, self.gather, self.wait = model, most, gather, wait
+    def __init__(self, model: VLM, most: int = 64, gather: float = 0.005, longest: float = 0.05) -> None:
+        self.model, self.most, self.gather, self.longest = model, most, gather, longest
         self.pending: list[tuple[tuple[Any, ...], Image.Image, str, Future[Any]]] = []
         self.ready = threading.Condition()
         threading.Thread(target=self._work, daemon=True, name="auditdm-serve-model").start()
@@ -152,8 +152,8 @@ class Batcher:
             with self.ready:
                 self.ready.wait_for(lambda: bool(self.pending))
                 # Let the other requests in flight arrive: gather while they keep coming (a
-                # client's requests reach us one by one), until a pause, a full batch or `wait`.
-                deadline, seen = time.monotonic() + self.wait, 0
+                # client's requests reach us one by one), until a pause, a full batch or `longest`.
+                deadline, seen = time.monotonic() + self.longest, 0
                 while seen < len(self.pending) < self.most and time.monotonic() < deadline:
                     seen = len(self.pending)
                     self.ready.wait(timeout=self.gather)
