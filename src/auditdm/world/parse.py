@@ -193,9 +193,9 @@ def _question(r: _Reader) -> Question:
 
 
 def _time(r: _Reader) -> str:
-    word = r.peek()
-    if word is not None and ":" in word:
-        hour, minute = (int(p) for p in word.split(":"))
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})", r.peek() or "")  # an auditor may write "3:" or "3:30:00"
+    if found:
+        hour, minute = int(found.group(1)), int(found.group(2))
         if hour in HOURS and minute in MINUTES:
             r.pos += 1
             return f"{hour}:{minute:02d}"
