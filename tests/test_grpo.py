@@ -126,6 +126,22 @@ def test_form_novelty_shares_the_reward_of_a_form_however_worded(panel) -> None:
         assert r == pytest.approx(1 - earlier.count(form) / len(earlier) if earlier else 1.0)
 
 
+def test_crowding_charges_each_probe_the_share_of_its_form_and_an_invalid_one_the_most(panel) -> None:
+    texts = ["how many circles are there ?"] * 6 + ["what time does the clock show ?"] * 2 + ["make it night"] * 3 \
+        + ["how many green objects are question at"]  # fmt: skip
+    tasks = ["question"] * 8 + ["edit"] * 3 + ["question"]
+    reward = reward_for(panel, novelty=0.0, memory=16, crowding=0.5)
+    plain = reward_for(panel, novelty=0.0)
+    first = reward(prompts=[None] * 12, completions=texts, task=tasks, source=list(range(12)))
+    scores = plain(prompts=[None] * 12, completions=texts, task=tasks, source=list(range(12)))
+    assert first[:11] == scores[:11]  # nothing remembered yet: no form is crowded
+    assert first[11] == pytest.approx(-0.5)  # outside the grammar: charged the whole weight
+    again = reward(prompts=[None] * 12, completions=texts, task=tasks, source=list(range(12)))
+    charged = [s - r for s, r in zip(scores, again)]
+    # Shares among the valid probes remembered per path: questions 6 "how many" and 2 "what time", edits 3 alike.
+    assert charged == pytest.approx([0.5 * 6 / 8] * 6 + [0.5 * 2 / 8] * 2 + [0.5] * 3 + [0.5])
+
+
 @pytest.mark.slow
 def test_a_step_changes_the_auditor_and_checkpoints_are_auditors(tmp_path) -> None:
     final = train_auditor(GRPOSettings(**TINY), tmp_path / "run", progress=False)
@@ -184,6 +200,8 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(novelty_as="surprise")
     with pytest.raises(UserError, match="unknown reward scaling"):
         GRPOSettings(scale_rewards="rank")
+    with pytest.raises(UserError, match="--crowding -1: must be at least 0"):
+        GRPOSettings(crowding=-1)
     with pytest.raises(UserError, match="a discount must be between 0 and 1"):
         GRPOSettings(novelty=1.5, novelty_as="discount")
     with pytest.raises(UserError, match="--min-confidence 0: must be above 0"):

@@ -95,6 +95,11 @@ class GRPOSettings:
     # a group that wrote one form only sees its flags paid 1 again however small the discount
     # made them (BENCHMARKS.md, section 3).
     scale_rewards: str = "batch"
+    # What writing a crowded form costs: every probe is charged crowding times the share of the
+    # recent valid probes of its path that have its form (an invalid one, the whole weight).
+    # Unlike the novelty, which pays only flags, this moves a group with one odd form in it
+    # whether or not that probe flags, so the auditor keeps writing several forms.
+    crowding: float = 0.0
     save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)
@@ -125,6 +130,8 @@ class GRPOSettings:
             raise UserError(f"unknown novelty form {self.novelty_as!r} (choose from {', '.join(NOVELTY_AS)})")
         if self.scale_rewards not in SCALE_REWARDS:
             raise UserError(f"unknown reward scaling {self.scale_rewards!r} (choose from {', '.join(SCALE_REWARDS)})")
+        if self.crowding < 0:
+            raise UserError(f"--crowding {self.crowding}: must be at least 0")
         if self.novelty_as == "discount" and not 0 <= self.novelty <= 1:
             raise UserError(f"--novelty {self.novelty}: a discount must be between 0 and 1")
         if self.prompts not in PROMPTS:
@@ -145,6 +152,7 @@ class GRPOSettings:
         if "train_batch_size" not in values and "batch_size" in values:  # from before --batch-size meant a forward pass
             values["train_batch_size"] = values.pop("batch_size")
         values.setdefault("scale_rewards", "group")  # a training from before the scaling was a setting
+        values.setdefault("crowding", 0.0)  # from before the crowding charge
         return cls(**values)
 
 
@@ -165,16 +173,23 @@ class AuditReward:
     minus the share of those flags whose text starts with the same words. It earns
     ``1 + novelty * n`` (a bonus) or ``1 - novelty * (1 - n)`` (``novelty_as="discount"``):
     either way the same failure found again earns less. Unflagged probes earn nothing.
+
+    With ``crowding`` > 0 every probe is then charged ``crowding`` times the share of the last
+    ``memory`` valid probes of its path that start with its words (its form), measured before
+    the step, and an invalid probe the whole ``crowding``: writing garbage never beats writing
+    the most crowded form.
     """
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name
 
     def __init__(self, panel: Panel, synthesizer: Synthesizer, sources: Sequence[SourceImage], novelty: float,
                  memory: int, curves: Path | None = None, novelty_of: str = "probe",
-                 novelty_as: str = "bonus") -> None:  # fmt: skip
+                 novelty_as: str = "bonus", crowding: float = 0.0) -> None:  # fmt: skip
         self.panel, self.synthesizer, self.sources = panel, synthesizer, sources
         self.novelty, self.novelty_of, self.novelty_as = novelty, novelty_of, novelty_as
         self.recent: deque[Any] = deque(maxlen=memory)  # embeddings, or forms
+        self.crowding = crowding
+        self.written: dict[str, deque[str]] = {task: deque(maxlen=memory) for task in TASKS}  # valid probes' forms
         self.curves = curves
 
     def probes(self, texts: Sequence[str], tasks: Sequence[str], sources: Sequence[int]) -> list[Probe]:
@@ -202,6 +217,8 @@ class AuditReward:
         bonus = self._novelty(compared) if self.novelty and flagged else []
         for (i, _flag), extra in zip(flagged, bonus):
             rewards[i] += self.novelty * (extra if self.novelty_as == "bonus" else extra - 1)
+        if self.crowding:
+            rewards = [r - cost for r, cost in zip(rewards, self._crowding(probes, texts, task))]
         self._log(trainer_state, probes, answers, texts, rewards)
         return rewards
 
@@ -225,6 +242,17 @@ class AuditReward:
             novelty.append(1.0 - sum(old == form for old in self.recent) / len(self.recent) if self.recent else 1.0)
             self.recent.append(form)
         return novelty
+
+    def _crowding(self, probes: Sequence[Probe], texts: Sequence[str], tasks: Sequence[str]) -> list[float]:
+        costs = []
+        for probe, text, task in zip(probes, texts, tasks):  # against the memory before the step: a group's
+            recent = self.written[task]  # equal forms cost the same, whatever their order
+            share = sum(old == probe_form(text) for old in recent) / len(recent) if recent else 0.0
+            costs.append(self.crowding * (share if probe.error is None else 1.0))
+        for probe, text, task in zip(probes, texts, tasks):
+            if probe.error is None:
+                self.written[task].append(probe_form(text))
+        return costs
 
     def _log(self, state: Any, probes: list[Probe], answers: list[Answers | None], texts: list[str],
              rewards: list[float]) -> None:  # fmt: skip
@@ -327,7 +355,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / SETTINGS, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
     reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory,
-                         out / CURVES, settings.novelty_of, settings.novelty_as)  # fmt: skip
+                         out / CURVES, settings.novelty_of, settings.novelty_as, settings.crowding)  # fmt: skip
     model = load_pretrained(AutoModelForImageTextToText, source, settings.revision, use_safetensors=True,
                             dtype=settings.dtype, trust_remote_code=settings.trust_remote_code)  # fmt: skip
     processor = load_processor(source, settings.revision, settings.trust_remote_code)
