@@ -4,6 +4,7 @@ become failed probes, and a refused key stops the run."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -30,7 +31,7 @@ from auditdm.errors import UserError
 from auditdm.judge import load_judge
 from auditdm.models import ReplyError, load_model
 from auditdm.models.openai import ServerRefused, _encoded, data_url
-from auditdm.panel import Panel
+from auditdm.panel import Panel, load_panel
 from auditdm.records import Probe
 from auditdm.serve import create_app, read_image, serving
 from auditdm.world.domain import WORLD
@@ -129,6 +130,14 @@ def test_a_served_model_audits_as_in_process_and_the_key_stays_out(served, tmp_p
     assert sum(answer is not None for _, _, answer, _ in answered) >= 3
     for path in remote.rglob("*"):
         assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_panel_asks_a_served_model_beside_the_others_and_gets_the_same_answers(served) -> None:
+    probes = [Probe(i, i, "question", None, 0, picture=s.picture, question=s.question)
+              for i, s in enumerate(WORLD.images(8, seed=3))]  # fmt: skip
+    remote = load_panel(f"openai:target@{served}", ["world:ref-a", "world:ref-b"], "exact", None)
+    assert remote.concurrent and not load_panel("world:target", ["world:ref-a"], "exact", None).concurrent
+    assert remote.answer(probes) == dataclasses.replace(remote, concurrent=False).answer(probes)
 
 
 def test_an_image_is_encoded_once_for_every_model_that_asks_and_read_back_exactly() -> None:
@@ -337,7 +346,9 @@ def test_the_serve_command_serves(tmp_path) -> None:
             load_model("world:target").generate(images, questions))  # fmt: skip
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        printed = server.communicate(timeout=30)[0]
+    assert "serving world:target as 'target'" in printed
+    assert "POST /v1/chat/completions" not in printed  # no line per request unless --access-log
 
 
 def test_serve_explains_itself(capsys) -> None:

@@ -267,7 +267,6 @@ def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synth
         load, synthesize = executor.load_model, executor.load_synthesizer
     panel = load_panel(config.target, config.references, config.judge, config.quorum, config.min_confidence,
                        load=load, max_new_tokens=config.max_new_tokens, **options)  # fmt: skip
-    panel = dataclasses.replace(panel, concurrent=config.executor == "ray")
     config = dataclasses.replace(config, references=tuple(r.name for r in panel.references))
     auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, load=load,
                            **options)  # fmt: skip

@@ -42,7 +42,7 @@ class Panel:
     judge: Judge
     quorum: int | None = None
     min_confidence: float | None = None
-    concurrent: bool = False  # ask every model at once: they run in other processes (Ray actors)
+    concurrent: bool = False  # ask every model at once: some compute elsewhere (a server, Ray actors)
 
     def answer(self, probes: Sequence[Probe]) -> tuple[list[Probe], list[Answers | None]]:
         """The probes and the answers and score of every valid one (with a picture and a
@@ -147,5 +147,8 @@ def load_panel(target: str, references: Sequence[str], judge: str, quorum: int |
     references = tuple(references) or default_references(target)
     if quorum is not None and not 1 <= quorum <= len(references):
         raise UserError(f"--quorum {quorum}: must be between 1 and the {len(references)} references")
-    return Panel(loaded_target, [load(spec, **options) for spec in references], loaded_judge, quorum,
-                 min_confidence)  # fmt: skip
+    loaded = [load(spec, **options) for spec in references]
+    # A model that computes elsewhere (a server, Ray actors) is asked beside the others, not after them:
+    # the audit then waits for the slowest server, not for the sum of them.
+    remote = any(getattr(model, "remote", False) for model in (loaded_target, *loaded))
+    return Panel(loaded_target, loaded, loaded_judge, quorum, min_confidence, concurrent=remote)

@@ -178,6 +178,8 @@ class RayExecutor:
 class RemoteModel:
     """A VLM whose replicas are Ray actors (see the module docstring for how calls split)."""
 
+    remote = True  # it computes in its actors, so a panel asks it beside its other models
+
     def __init__(self, name: str, hosts: Sequence[Any], batch_size: int | None, get: Callable[[Any], Any]) -> None:
         self.name = name
         self.hosts = list(hosts)

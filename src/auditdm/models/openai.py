@@ -74,6 +74,8 @@ class OpenAIModel:
     is per request, in seconds.
     """
 
+    remote = True  # it computes elsewhere, so a panel asks it beside its other models
+
     def __init__(self, model: str, base_url: str | None, *, name: str, concurrency: int = CONCURRENCY, max_retries: int = 5,
                  timeout: float = 120.0, max_new_tokens: int = 16) -> None:  # fmt: skip
         if concurrency < 1:
