@@ -220,9 +220,11 @@ def create_app(model: VLM, served: str) -> FastAPI:
     return app
 
 
-def serve(spec: str, host: str, port: int, threads: int | None = None, **options: Any) -> None:
+def serve(spec: str, host: str, port: int, threads: int | None = None, access_log: bool = False,
+          **options: Any) -> None:  # fmt: skip
     """Load the model ``spec`` names (``options``: ``load_model``'s) and serve it until stopped,
-    its computations on ``threads`` CPU threads (None: torch's default, one per core)."""
+    its computations on ``threads`` CPU threads (None: torch's default, one per core); with
+    ``access_log``, a line per request (off by default: an audit sends thousands)."""
     if threads is not None:
         import torch
 
@@ -231,7 +233,7 @@ def serve(spec: str, host: str, port: int, threads: int | None = None, **options
     model = load_model(spec, **options)
     served = ModelSpec.parse(spec).name
     print(f"serving {spec} as {served!r}: auditdm audit --target openai:{served}@http://{host}:{port}/v1")
-    uvicorn.run(create_app(model, served), host=host, port=port)
+    uvicorn.run(create_app(model, served), host=host, port=port, access_log=access_log)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ def _serve(args: argparse.Namespace) -> int:
     from auditdm.serve import serve
 
     serve(args.model, args.host, args.port, threads=args.threads, device=args.device, dtype=args.dtype,
-          revision=args.revision, trust_remote_code=args.trust_remote_code)  # fmt: skip
+          revision=args.revision, trust_remote_code=args.trust_remote_code, access_log=args.access_log)  # fmt: skip
     return 0
 
 
@@ -34,4 +34,6 @@ def add_serve(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
                        "loads at (default: its default branch)")  # fmt: skip
     serve.add_argument("--trust-remote-code", action="store_true", help="let an hf: model run the code its hub "
                        "repository holds (off: only transformers' own code runs)")  # fmt: skip
+    serve.add_argument("--access-log", action="store_true", help="print a line for every request (default: off; "
+                       "an audit sends thousands)")  # fmt: skip
     serve.set_defaults(handler=_serve)
