@@ -3,6 +3,7 @@ load as auditors, a killed training resumes where it stopped."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -126,7 +127,7 @@ def test_form_novelty_shares_the_reward_of_a_form_however_worded(panel) -> None:
         assert r == pytest.approx(1 - earlier.count(form) / len(earlier) if earlier else 1.0)
 
 
-def test_crowding_charges_each_probe_the_share_of_its_form_and_an_invalid_one_the_most(panel) -> None:
+def test_crowding_charges_each_probe_the_share_of_its_form_and_one_without_a_consensus_the_most(panel) -> None:
     texts = ["how many circles are there ?"] * 6 + ["what time does the clock show ?"] * 2 + ["make it night"] * 3 \
         + ["how many green objects are question at"]  # fmt: skip
     tasks = ["question"] * 8 + ["edit"] * 3 + ["question"]
@@ -140,6 +141,10 @@ def test_crowding_charges_each_probe_the_share_of_its_form_and_an_invalid_one_th
     charged = [s - r for s, r in zip(scores, again)]
     # Shares among the valid probes remembered per path: questions 6 "how many" and 2 "what time", edits 3 alike.
     assert charged == pytest.approx([0.5 * 6 / 8] * 6 + [0.5 * 2 / 8] * 2 + [0.5] * 3 + [0.5])
+    unsure = reward_for(dataclasses.replace(panel, min_confidence=1.0), novelty=0.0, crowding=0.5)
+    rewards = unsure(prompts=[None] * 12, completions=texts, task=tasks, source=list(range(12)))
+    assert rewards == [-0.5] * 12  # no reference sure enough, no consensus: charged as if invalid
+    assert not any(unsure.written.values())  # and not remembered as written
 
 
 @pytest.mark.slow

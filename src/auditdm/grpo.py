@@ -96,7 +96,8 @@ class GRPOSettings:
     # made them (BENCHMARKS.md, section 3).
     scale_rewards: str = "batch"
     # What writing a crowded form costs: every probe is charged crowding times the share of the
-    # recent valid probes of its path that have its form (an invalid one, the whole weight).
+    # recent probes of its path that the references answered together and that have its form
+    # (one they did not answer together, or an invalid one, pays the whole weight).
     # Unlike the novelty, which pays only flags, this moves a group with one odd form in it
     # whether or not that probe flags, so the auditor keeps writing several forms.
     crowding: float = 0.0
@@ -175,9 +176,9 @@ class AuditReward:
     either way the same failure found again earns less. Unflagged probes earn nothing.
 
     With ``crowding`` > 0 every probe is then charged ``crowding`` times the share of the last
-    ``memory`` valid probes of its path that start with its words (its form), measured before
-    the step, and an invalid probe the whole ``crowding``: writing garbage never beats writing
-    the most crowded form.
+    ``memory`` probes of its path with a consensus that start with its words (its form),
+    measured before the step; a probe without a consensus (invalid, or the references split or
+    unsure) pays the whole ``crowding``: garbage never beats the most crowded form.
     """
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name
@@ -189,7 +190,7 @@ class AuditReward:
         self.novelty, self.novelty_of, self.novelty_as = novelty, novelty_of, novelty_as
         self.recent: deque[Any] = deque(maxlen=memory)  # embeddings, or forms
         self.crowding = crowding
-        self.written: dict[str, deque[str]] = {task: deque(maxlen=memory) for task in TASKS}  # valid probes' forms
+        self.written: dict[str, deque[str]] = {task: deque(maxlen=memory) for task in TASKS}  # agreed probes' forms
         self.curves = curves
 
     def probes(self, texts: Sequence[str], tasks: Sequence[str], sources: Sequence[int]) -> list[Probe]:
@@ -218,7 +219,7 @@ class AuditReward:
         for (i, _flag), extra in zip(flagged, bonus):
             rewards[i] += self.novelty * (extra if self.novelty_as == "bonus" else extra - 1)
         if self.crowding:
-            rewards = [r - cost for r, cost in zip(rewards, self._crowding(probes, texts, task))]
+            rewards = [r - cost for r, cost in zip(rewards, self._crowding(answers, texts, task))]
         self._log(trainer_state, probes, answers, texts, rewards)
         return rewards
 
@@ -243,14 +244,17 @@ class AuditReward:
             self.recent.append(form)
         return novelty
 
-    def _crowding(self, probes: Sequence[Probe], texts: Sequence[str], tasks: Sequence[str]) -> list[float]:
+    def _crowding(self, answers: Sequence[Answers | None], texts: Sequence[str], tasks: Sequence[str]) -> list[float]:
+        # Only a probe the references answer together counts as written: a question whose premise
+        # the image lacks splits them or leaves them unsure more often, so rare forms pay less for it.
+        agreed = [a is not None and a.consensus is not None for a in answers]
         costs = []
-        for probe, text, task in zip(probes, texts, tasks):  # against the memory before the step: a group's
+        for ok, text, task in zip(agreed, texts, tasks):  # against the memory before the step: a group's
             recent = self.written[task]  # equal forms cost the same, whatever their order
             share = sum(old == probe_form(text) for old in recent) / len(recent) if recent else 0.0
-            costs.append(self.crowding * (share if probe.error is None else 1.0))
-        for probe, text, task in zip(probes, texts, tasks):
-            if probe.error is None:
+            costs.append(self.crowding * (share if ok else 1.0))
+        for ok, text, task in zip(agreed, texts, tasks):
+            if ok:
                 self.written[task].append(probe_form(text))
         return costs
 
