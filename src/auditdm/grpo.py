@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,14 +248,16 @@ class AuditReward:
         # Only a probe the references answer together counts as written: a question whose premise
         # the image lacks splits them or leaves them unsure more often, so rare forms pay less for it.
         agreed = [a is not None and a.consensus is not None for a in answers]
+        forms = [probe_form(text) for text in texts]
+        # Against the memory before the step: a group's equal forms cost the same, whatever their order.
+        before = {task: (Counter(recent), len(recent)) for task, recent in self.written.items()}
         costs = []
-        for ok, text, task in zip(agreed, texts, tasks):  # against the memory before the step: a group's
-            recent = self.written[task]  # equal forms cost the same, whatever their order
-            share = sum(old == probe_form(text) for old in recent) / len(recent) if recent else 0.0
+        for ok, form, task in zip(agreed, forms, tasks):
+            counts, size = before[task]
+            share = counts[form] / size if size else 0.0
             costs.append(self.crowding * (share if ok else 1.0))
-        for ok, text, task in zip(agreed, texts, tasks):
             if ok:
-                self.written[task].append(probe_form(text))
+                self.written[task].append(form)
         return costs
 
     def _log(self, state: Any, probes: list[Probe], answers: list[Answers | None], texts: list[str],

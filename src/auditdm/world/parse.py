@@ -193,7 +193,7 @@ def _question(r: _Reader) -> Question:
 
 
 def _time(r: _Reader) -> str:
-    found = re.fullmatch(r"(\d{1,2}):(\d{2})", r.peek() or "")  # an auditor may write "3:" or "3:30:00"
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})", r.peek() or "")  # an auditor wrote ":30", where int("") failed
     if found:
         hour, minute = int(found.group(1)), int(found.group(2))
         if hour in HOURS and minute in MINUTES:
