@@ -190,6 +190,7 @@ def test_the_reward_scaling_reaches_trl(tmp_path) -> None:
     assert grpo_config(GRPOSettings(scale_rewards="group"), tmp_path, progress=False).scale_rewards == "group"
     resumed = GRPOSettings.from_dict({"steps": 10})  # saved before the scaling was a setting: trained by group
     assert grpo_config(resumed, tmp_path, progress=False).scale_rewards == "group"
+    assert resumed.crowding == 0.0  # nor was it charged for crowding
 
 
 def test_bad_settings_are_clear(tmp_path) -> None:

@@ -56,8 +56,9 @@ class GRPOSettings:
     # A reference less sure of its answer than this abstains, so the probe earns nothing:
     # without it, an auditor trained against a target that counts better than the references
     # learns to find where they miscount together (BENCHMARKS.md, "auditor transfer": 87 % of
-    # its flags shared errors; 0.6 keeps every shared counting error out, 55 % of right ones in).
-    min_confidence: float | None = 0.6
+    # its flags shared errors). 0.8, with the crowding charge, also keeps out the false premises
+    # ("what shape is the circle ?") that the charge would otherwise pay for writing.
+    min_confidence: float | None = 0.8
     judge: str = "exact"
     tasks: tuple[Task, ...] = TASKS  # the enabled paths
     prompts: str = "auditdm"
@@ -99,8 +100,10 @@ class GRPOSettings:
     # recent probes of its path that the references answered together and that have its form
     # (one they did not answer together, or an invalid one, pays the whole weight).
     # Unlike the novelty, which pays only flags, this moves a group with one odd form in it
-    # whether or not that probe flags, so the auditor keeps writing several forms.
-    crowding: float = 0.0
+    # whether or not that probe flags, so the auditor keeps writing several forms. 0.5 with the
+    # gate at 0.8 kept >= 90 % of the flags genuine on four targets the recipe was not chosen on,
+    # with recall as high or higher than without it on each (BENCHMARKS.md, section 3).
+    crowding: float = 0.5
     save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)

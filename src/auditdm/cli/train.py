@@ -70,7 +70,7 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
            choices=SCALE_REWARDS)  # fmt: skip
     option("--crowding", "charge every probe W times the share of the recent probes of its path with a consensus "
            "that start with its two words, a probe without one W: the auditor keeps writing several forms "
-           "instead of settling on one (default: %(default)s, off)", type=float, metavar="W")  # fmt: skip
+           "instead of settling on one; 0 turns it off (default: %(default)s)", type=float, metavar="W")  # fmt: skip
     option("--save-every", "checkpoint every N steps (default: %(default)s)", type=int)
     option("--temperature", "sampling temperature (default: %(default)s)", type=float)
     option("--lora-rank", "train LoRA adapters of this rank instead of all weights (for large hf: auditors; "
