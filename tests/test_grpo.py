@@ -16,9 +16,11 @@ import pytest
 from safetensors.torch import load_file
 
 from auditdm.auditor import load_auditor
+from auditdm.exploration import MIN_SEEN, FormExplorer
 from auditdm.grpo import (
     AuditReward,
     GRPOSettings,
+    completion_text,
     grpo_config,
     probe_form,
     read_curves,
@@ -147,6 +149,44 @@ def test_crowding_charges_each_probe_the_share_of_its_form_and_one_without_a_con
     assert not any(unsure.written.values())  # and not remembered as written
 
 
+def test_exploration_gives_the_first_probes_of_each_group_a_form_written_before() -> None:
+    explorer = FormExplorer(share=0.25, group_size=4, prompts="auditdm", seed=0)
+    assert explorer.forms(["question"] * 8) == [""] * 8  # nothing written yet: the auditor's own words
+    for form in ["how many"] * MIN_SEEN + ["is there"]:  # "is there" once: a slip, not yet a form
+        explorer.record("question", form)
+    assert explorer.forms(["question"] * 8) == ["how many", "", "", "", "how many", "", "", ""]
+    assert explorer.forms(["edit"] * 4) == [""] * 4  # each path has its own forms
+
+
+@pytest.mark.filterwarnings("ignore:You are using 'rollout_func'")
+def test_an_explored_probe_starts_with_its_form_and_the_auditor_writes_the_rest(tmp_path) -> None:
+    from datasets import Dataset
+    from transformers import AutoModelForImageTextToText
+    from trl import GRPOTrainer
+
+    from auditdm.models.hf import load_processor
+
+    settings = GRPOSettings(**{**TINY, "steps": 1}, tasks=("question",), explore=0.5)
+    explorer = FormExplorer(settings.explore, settings.group_size, settings.prompts, settings.seed)
+    for _ in range(MIN_SEEN):
+        explorer.record("question", "what shape")
+    written: list[str] = []
+
+    def reward(completions: list[object], **_: object) -> list[float]:
+        written.extend(completion_text(c) for c in completions)
+        return [float(i % 2) for i in range(len(completions))]
+
+    path = find_model("baseline").path
+    trainer = GRPOTrainer(model=AutoModelForImageTextToText.from_pretrained(path), reward_funcs=[reward],
+                          args=grpo_config(settings, tmp_path, progress=False), processing_class=load_processor(path),
+                          train_dataset=Dataset.from_list(training_rows(settings, training_sources(settings))),
+                          rollout_func=explorer.rollout)  # fmt: skip
+    trainer.train()
+    given = [text for i, text in enumerate(written) if i % settings.group_size < 2]
+    assert len(written) == settings.train_batch_size and all(t.startswith("what shape ") for t in given)
+    assert all(len(t.split()) > 2 for t in given)  # the auditor went on writing
+
+
 @pytest.mark.slow
 def test_a_step_changes_the_auditor_and_checkpoints_are_auditors(tmp_path) -> None:
     final = train_auditor(GRPOSettings(**TINY), tmp_path / "run", progress=False)
@@ -190,7 +230,6 @@ def test_the_reward_scaling_reaches_trl(tmp_path) -> None:
     assert grpo_config(GRPOSettings(scale_rewards="group"), tmp_path, progress=False).scale_rewards == "group"
     resumed = GRPOSettings.from_dict({"steps": 10})  # saved before the scaling was a setting: trained by group
     assert grpo_config(resumed, tmp_path, progress=False).scale_rewards == "group"
-    assert resumed.crowding == 0.0  # nor was it charged for crowding
 
 
 def test_bad_settings_are_clear(tmp_path) -> None:
@@ -208,6 +247,8 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(scale_rewards="rank")
     with pytest.raises(UserError, match="--crowding -1: must be at least 0"):
         GRPOSettings(crowding=-1)
+    with pytest.raises(UserError, match="--explore 2: a share of each group"):
+        GRPOSettings(explore=2)
     with pytest.raises(UserError, match="a discount must be between 0 and 1"):
         GRPOSettings(novelty=1.5, novelty_as="discount")
     with pytest.raises(UserError, match="--min-confidence 0: must be above 0"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import numpy as np
 from auditdm.auditor import auditor_spec
 from auditdm.backends import ModelSpec, check_synthesizer, load_synthesizer
 from auditdm.errors import UserError, check_positive
+from auditdm.exploration import FormExplorer
 from auditdm.files import write_text
 from auditdm.models import model_options
 from auditdm.models import write_card as write_model_card
@@ -104,6 +106,10 @@ class GRPOSettings:
     # gate at 0.8 kept >= 90 % of the flags genuine on four targets the recipe was not chosen on,
     # with recall as high or higher than without it on each (BENCHMARKS.md, section 3).
     crowding: float = 0.5
+    # The share of each group's probes that start with a form the auditor wrote before (with a
+    # consensus), drawn at random; the auditor writes the rest. A group that has settled on one
+    # form otherwise gives no gradient towards another, whatever the reward (exploration.py).
+    explore: float = 0.0
     save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)
@@ -136,6 +142,8 @@ class GRPOSettings:
             raise UserError(f"unknown reward scaling {self.scale_rewards!r} (choose from {', '.join(SCALE_REWARDS)})")
         if self.crowding < 0:
             raise UserError(f"--crowding {self.crowding}: must be at least 0")
+        if not 0 <= self.explore <= 1:
+            raise UserError(f"--explore {self.explore}: a share of each group, between 0 and 1")
         if self.novelty_as == "discount" and not 0 <= self.novelty <= 1:
             raise UserError(f"--novelty {self.novelty}: a discount must be between 0 and 1")
         if self.prompts not in PROMPTS:
@@ -187,9 +195,10 @@ class AuditReward:
     __name__ = "audit_score"  # TRL logs rewards under their function's name
 
     def __init__(self, panel: Panel, synthesizer: Synthesizer, sources: Sequence[SourceImage], novelty: float,
-                 memory: int, curves: Path | None = None, novelty_of: str = "probe",
-                 novelty_as: str = "bonus", crowding: float = 0.0) -> None:  # fmt: skip
+                 memory: int, curves: Path | None = None, novelty_of: str = "probe", novelty_as: str = "bonus",
+                 crowding: float = 0.0, explorer: FormExplorer | None = None) -> None:  # fmt: skip
         self.panel, self.synthesizer, self.sources = panel, synthesizer, sources
+        self.explorer = explorer
         self.novelty, self.novelty_of, self.novelty_as = novelty, novelty_of, novelty_as
         self.recent: deque[Any] = deque(maxlen=memory)  # embeddings, or forms
         self.crowding = crowding
@@ -223,6 +232,10 @@ class AuditReward:
             rewards[i] += self.novelty * (extra if self.novelty_as == "bonus" else extra - 1)
         if self.crowding:
             rewards = [r - cost for r, cost in zip(rewards, self._crowding(answers, texts, task))]
+        if self.explorer is not None:
+            for text, kind, answered in zip(texts, task, answers):
+                if answered is not None and answered.consensus is not None:
+                    self.explorer.record(kind, probe_form(text))
         self._log(trainer_state, probes, answers, texts, rewards)
         return rewards
 
@@ -363,8 +376,9 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     if not resume:  # only once the models load: a bad option leaves no folder that blocks the next try
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / SETTINGS, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
-    reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory,
-                         out / CURVES, settings.novelty_of, settings.novelty_as, settings.crowding)  # fmt: skip
+    explorer = FormExplorer(settings.explore, settings.group_size, settings.prompts, settings.seed)
+    reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory, out / CURVES,
+                         settings.novelty_of, settings.novelty_as, settings.crowding, explorer)  # fmt: skip
     model = load_pretrained(AutoModelForImageTextToText, source, settings.revision, use_safetensors=True,
                             dtype=settings.dtype, trust_remote_code=settings.trust_remote_code)  # fmt: skip
     processor = load_processor(source, settings.revision, settings.trust_remote_code)
@@ -384,9 +398,13 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
             write_card(out / f"checkpoint-{step}", settings, read_curves(out, step), step)
 
     rewards: list[Any] = [reward]  # a callable object, as TRL's reward functions may be
-    trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=grpo_config(settings, out, progress),
-                          processing_class=processor, train_dataset=Dataset.from_list(training_rows(settings, sources)),
-                          peft_config=peft_config, callbacks=[Cards()])  # fmt: skip
+    with warnings.catch_warnings():  # that rollout_func is experimental in TRL is ours to know, not the user's
+        warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
+        trainer = GRPOTrainer(model=model, reward_funcs=rewards, args=grpo_config(settings, out, progress),
+                              processing_class=processor,
+                              train_dataset=Dataset.from_list(training_rows(settings, sources)),
+                              peft_config=peft_config, callbacks=[Cards()],
+                              rollout_func=explorer.rollout if settings.explore else None)  # fmt: skip
     if not progress:  # its logs would go to stdout, where --json output goes
         from transformers import PrinterCallback
 

@@ -71,6 +71,9 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--crowding", "charge every probe W times the share of the recent probes of its path with a consensus "
            "that start with its two words, a probe without one W: the auditor keeps writing several forms "
            "instead of settling on one; 0 turns it off (default: %(default)s)", type=float, metavar="W")  # fmt: skip
+    option("--explore", "the share of each group's probes that start with a form written before with a consensus, "
+           "drawn at random, so that a group of one form still holds others (default: %(default)s, off)",
+           type=float, metavar="SHARE")  # fmt: skip
     option("--save-every", "checkpoint every N steps (default: %(default)s)", type=int)
     option("--temperature", "sampling temperature (default: %(default)s)", type=float)
     option("--lora-rank", "train LoRA adapters of this rank instead of all weights (for large hf: auditors; "

@@ -1,0 +1,71 @@
+"""Form exploration in the auditor's GRPO: some probes of each group start with a form the
+auditor wrote before, so that a group of one form still holds others.
+
+Once every probe of a group starts with the same words ("is there", "how many"), every reward
+term (the flag, the form discount, the crowding charge) is the same for all of them or differs
+by luck, and no gradient points to another form (BENCHMARKS.md section 3). Here the first
+``share`` of each group's probes start with a form drawn at random from those the references
+have answered together at least twice in this training; the auditor writes the rest. The given
+words stay in the completion, so a form whose probes pay gains probability and one whose probes
+do not loses it, as the auditor's own words do.
+
+It runs through TRL's ``rollout_func`` (experimental in TRL 1.16) and the trainer's own
+tokenizing and generation, so the probes are sampled as they are without it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from auditdm.errors import UserError
+from auditdm.prompts import PROMPTS
+from auditdm.records import TASKS
+
+MIN_SEEN = 2  # a form answered together this often is one the auditor can write, not a slip
+
+
+class FormExplorer:
+    """Remembers the forms of a training's agreed probes, per path, and starts some probes of
+    each group with one of them (``rollout``, TRL's ``rollout_func``)."""
+
+    def __init__(self, share: float, group_size: int, prompts: str, seed: int) -> None:
+        self.starts = round(share * group_size)  # probes per group given a form
+        self.group_size = group_size
+        self.task_of = {text: task for task, text in PROMPTS[prompts].items()}
+        self.seen: dict[str, Counter[str]] = {task: Counter() for task in TASKS}
+        self.rng = random.Random(f"explore:{seed}")
+
+    def record(self, task: str, form: str) -> None:
+        """A probe of ``task`` that starts with ``form`` reached a consensus."""
+        self.seen[task][form] += 1
+
+    def forms(self, tasks: Sequence[str]) -> list[str]:
+        """The words each probe starts with ("": the auditor's own), in TRL's order: each
+        group's probes one after another."""
+        starts = []
+        for i, task in enumerate(tasks):
+            known = sorted(form for form, count in self.seen[task].items() if count >= MIN_SEEN)
+            given = i % self.group_size < self.starts and known
+            starts.append(self.rng.choice(known) if given else "")
+        return starts
+
+    def rollout(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        """Sample one completion per prompt as TRL would, with each probe's form in front."""
+        if not hasattr(trainer, "_generate_single_turn") or not hasattr(trainer, "_tokenize_prompts"):
+            raise UserError("--explore needs TRL's GRPOTrainer as of TRL 1.16 (its generation is used as is)")
+        tasks = [self.task_of[_prompt_text(prompt)] for prompt in prompts]
+        prompt_ids, images, fields = trainer._tokenize_prompts(prompts)
+        tokenizer = trainer.processing_class.tokenizer
+        starts = [tokenizer.encode(form, add_special_tokens=False) if form else [] for form in self.forms(tasks)]
+        completions, _ = trainer._generate_single_turn([p + s for p, s in zip(prompt_ids, starts)], images, fields, 1)
+        # Without vLLM, TRL does not use the sampling log-probabilities.
+        return {"prompt_ids": prompt_ids, "completion_ids": [s + c for s, c in zip(starts, completions)],
+                "logprobs": None}  # fmt: skip
+
+
+def _prompt_text(prompt: list[dict[str, Any]]) -> str:
+    content = prompt[-1]["content"]
+    return content if isinstance(content, str) else next(part["text"] for part in content if part["type"] == "text")
