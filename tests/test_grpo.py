@@ -16,7 +16,7 @@ import pytest
 from safetensors.torch import load_file
 
 from auditdm.auditor import load_auditor
-from auditdm.exploration import MIN_SEEN, FormExplorer
+from auditdm.exploration import MIN_SEEN, FormExplorer, per_token_extended
 from auditdm.grpo import (
     AuditReward,
     GRPOSettings,
@@ -156,6 +156,14 @@ def test_exploration_gives_the_first_probes_of_each_group_a_form_written_before(
         explorer.record("question", form)
     assert explorer.forms(["question"] * 8) == ["how many", "", "", "", "how many", "", "", ""]
     assert explorer.forms(["edit"] * 4) == [""] * 4  # each path has its own forms
+
+
+def test_per_token_fields_cover_the_given_words_and_others_stay() -> None:
+    pixels = [[0.5, 0.5, 0.5], [0.1]]  # per image: one row matches its ids in length, not every row
+    fields = {"token_type_ids": [[1, 1, 0], [1, 0]], "pixel_values": pixels}
+    extended = per_token_extended(fields, [[7, 7, 3], [7, 3]], [[35, 36], []])
+    assert extended["token_type_ids"] == [[1, 1, 0, 0, 0], [1, 0]]
+    assert extended["pixel_values"] is pixels
 
 
 @pytest.mark.filterwarnings("ignore:You are using 'rollout_func'")

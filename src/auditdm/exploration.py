@@ -60,10 +60,22 @@ class FormExplorer:
         prompt_ids, images, fields = trainer._tokenize_prompts(prompts)
         tokenizer = trainer.processing_class.tokenizer
         starts = [tokenizer.encode(form, add_special_tokens=False) if form else [] for form in self.forms(tasks)]
+        fields = per_token_extended(fields, prompt_ids, starts)
         completions, _ = trainer._generate_single_turn([p + s for p, s in zip(prompt_ids, starts)], images, fields, 1)
         # Without vLLM, TRL does not use the sampling log-probabilities.
         return {"prompt_ids": prompt_ids, "completion_ids": [s + c for s, c in zip(starts, completions)],
                 "logprobs": None}  # fmt: skip
+
+
+def per_token_extended(fields: dict[str, Any], prompt_ids: list[list[int]], starts: list[list[int]]) -> dict[str, Any]:
+    """The processor's per-token fields (Gemma's token_type_ids: a list per prompt, as long as
+    its ids) extended with zeros over the given words, as TRL extends them over a completion."""
+    def per_token(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(row, list) and len(row) == len(ids)
+                                               for row, ids in zip(value, prompt_ids, strict=True))  # fmt: skip
+
+    return {key: [row + [0] * len(start) for row, start in zip(value, starts)] if per_token(value) else value
+            for key, value in fields.items()}  # fmt: skip
 
 
 def _prompt_text(prompt: list[dict[str, Any]]) -> str:
