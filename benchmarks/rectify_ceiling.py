@@ -45,18 +45,22 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=FinetuneSettings.lr)
     parser.add_argument("--mix", type=float, default=1.0, help="examples of the target's own data per pair")
     parser.add_argument("--per-skill", type=int, default=100, help="held-out questions per skill")
+    parser.add_argument("--own-only", action="store_true",
+                        help="the target's own data in place of the pairs, as many examples in all: what the "
+                             "same steps give without a single new label")  # fmt: skip
     args = parser.parse_args()
     skills = args.skills.split(",")
     rows = {"before": held_out("world:target", args.per_skill)}
     for count in args.pairs or [400]:
         rng = random.Random(f"rectify-ceiling:{count}")
-        pairs = [sample_example(rng, skills[i % len(skills)]) for i in range(count)]
+        pairs = [sample_example(rng, skills[i % len(skills)]) for i in range(0 if args.own_only else count)]
         examples = [Labelled(e.image(), e.question.text(), e.answer, e.skill) for e in pairs]
-        examples += list(islice(training_examples("target", 800_000 + count), round(args.mix * count)))
+        own = round(args.mix * count) + (count if args.own_only else 0)
+        examples += list(islice(training_examples("target", 800_000 + count), own))
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "model"
             finetune("world:target", examples, out, FinetuneSettings(epochs=args.epochs, lr=args.lr), progress=False)
-            rows[f"{count} right pairs"] = held_out(f"hf:{out}", args.per_skill)
+            rows[f"{own} own only" if args.own_only else f"{count} right pairs"] = held_out(f"hf:{out}", args.per_skill)
     columns = list(rows)
     print(f"{'skill':<14}" + "".join(f"{c:>18}" for c in columns))
     for skill in rows["before"]:
