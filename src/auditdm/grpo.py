@@ -376,7 +376,8 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     if not resume:  # only once the models load: a bad option leaves no folder that blocks the next try
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / SETTINGS, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
-    explorer = FormExplorer(settings.explore, settings.group_size, settings.prompts, settings.seed)
+    explorer = FormExplorer(settings.explore, settings.group_size, settings.prompts, settings.seed) \
+        if settings.explore else None
     reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory, out / CURVES,
                          settings.novelty_of, settings.novelty_as, settings.crowding, explorer)  # fmt: skip
     model = load_pretrained(AutoModelForImageTextToText, source, settings.revision, use_safetensors=True,
@@ -404,7 +405,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
                               processing_class=processor,
                               train_dataset=Dataset.from_list(training_rows(settings, sources)),
                               peft_config=peft_config, callbacks=[Cards()],
-                              rollout_func=explorer.rollout if settings.explore else None)  # fmt: skip
+                              rollout_func=explorer.rollout if explorer else None)  # fmt: skip
     if not progress:  # its logs would go to stdout, where --json output goes
         from transformers import PrinterCallback
 
