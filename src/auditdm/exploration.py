@@ -45,12 +45,10 @@ class FormExplorer:
     def forms(self, tasks: Sequence[str]) -> list[str]:
         """The words each probe starts with ("": the auditor's own), in TRL's order: each
         group's probes one after another."""
-        starts = []
-        for i, task in enumerate(tasks):
-            known = sorted(form for form, count in self.seen[task].items() if count >= MIN_SEEN)
-            given = i % self.group_size < self.starts and known
-            starts.append(self.rng.choice(known) if given else "")
-        return starts
+        known = {task: sorted(form for form, count in self.seen[task].items() if count >= MIN_SEEN)
+                 for task in set(tasks)}  # fmt: skip
+        return [self.rng.choice(known[task]) if i % self.group_size < self.starts and known[task] else ""
+                for i, task in enumerate(tasks)]  # fmt: skip
 
     def rollout(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
         """Sample one completion per prompt as TRL would, with each probe's form in front."""

@@ -230,12 +230,14 @@ class AuditReward:
         bonus = self._novelty(compared) if self.novelty and flagged else []
         for (i, _flag), extra in zip(flagged, bonus):
             rewards[i] += self.novelty * (extra if self.novelty_as == "bonus" else extra - 1)
+        # Only a probe the references answer together counts as written, for the charge and the explorer.
+        agreed = [(kind, probe_form(text)) if a is not None and a.consensus is not None else None
+                  for text, kind, a in zip(texts, task, answers)]  # fmt: skip
         if self.crowding:
-            rewards = [r - cost for r, cost in zip(rewards, self._crowding(answers, texts, task))]
+            rewards = [r - cost for r, cost in zip(rewards, self._crowding(agreed))]
         if self.explorer is not None:
-            for text, kind, answered in zip(texts, task, answers):
-                if answered is not None and answered.consensus is not None:
-                    self.explorer.record(kind, probe_form(text))
+            for written in filter(None, agreed):
+                self.explorer.record(*written)
         self._log(trainer_state, probes, answers, texts, rewards)
         return rewards
 
@@ -260,20 +262,21 @@ class AuditReward:
             self.recent.append(form)
         return novelty
 
-    def _crowding(self, answers: Sequence[Answers | None], texts: Sequence[str], tasks: Sequence[str]) -> list[float]:
-        # Only a probe the references answer together counts as written: a question whose premise
-        # the image lacks splits them or leaves them unsure more often, so rare forms pay less for it.
-        agreed = [a is not None and a.consensus is not None for a in answers]
-        forms = [probe_form(text) for text in texts]
+    def _crowding(self, agreed: Sequence[tuple[str, str] | None]) -> list[float]:
+        # ``agreed``: (path, form) of each probe the references answered together, else None. A
+        # question whose premise the image lacks splits them or leaves them unsure more often, so
+        # a rare form pays less for it: such a probe pays the whole weight, as an invalid one does.
         # Against the memory before the step: a group's equal forms cost the same, whatever their order.
         before = {task: (Counter(recent), len(recent)) for task, recent in self.written.items()}
         costs = []
-        for ok, form, task in zip(agreed, forms, tasks):
+        for written in agreed:
+            if written is None:
+                costs.append(self.crowding)
+                continue
+            task, form = written
             counts, size = before[task]
-            share = counts[form] / size if size else 0.0
-            costs.append(self.crowding * (share if ok else 1.0))
-            if ok:
-                self.written[task].append(form)
+            costs.append(self.crowding * (counts[form] / size if size else 0.0))
+            self.written[task].append(form)
         return costs
 
     def _log(self, state: Any, probes: list[Probe], answers: list[Answers | None], texts: list[str],
