@@ -116,17 +116,18 @@ def test_answer_novelty_pays_less_for_the_same_answer_however_worded(panel) -> N
     assert all(r == pytest.approx(1.0) for r in repeats)  # worded differently or not, nothing more
 
 
-def test_form_novelty_shares_the_reward_of_a_form_however_worded(panel) -> None:
+@pytest.mark.parametrize("power", [1.0, 3.0])
+def test_form_novelty_shares_the_reward_of_a_form_however_worded(panel, power) -> None:
     texts = ["how many circles are there ?", "how many red squares are there ?", "what time does the clock show ?",
              "how many objects are there ?"] * 3  # fmt: skip
-    reward = reward_for(panel, novelty=1.0, novelty_as="discount", memory=16, novelty_of="form")
+    reward = reward_for(panel, novelty=1.0, novelty_as="discount", memory=16, novelty_of="form", novelty_power=power)
     rewards = reward(prompts=[None] * 12, completions=texts, task=["question"] * 12, source=list(range(12)))
     _, answers = panel.answer(reward.probes(texts, ["question"] * 12, list(range(12))))
     flagged = [(probe_form(t), r) for t, a, r in zip(texts, answers, rewards) if a and a.score]
     assert {f for f, _ in flagged} >= {"how many", "what time"}  # the data flags both forms
-    for i, (form, r) in enumerate(flagged):  # each flag pays 1 - the share of its form among the earlier ones
+    for i, (form, r) in enumerate(flagged):  # each flag pays (1 - its form's share among the earlier ones) ** power
         earlier = [f for f, _ in flagged[:i]]
-        assert r == pytest.approx(1 - earlier.count(form) / len(earlier) if earlier else 1.0)
+        assert r == pytest.approx((1 - earlier.count(form) / len(earlier)) ** power if earlier else 1.0)
 
 
 def test_crowding_charges_each_probe_the_share_of_its_form_and_one_without_a_consensus_the_most(panel) -> None:
@@ -146,7 +147,42 @@ def test_crowding_charges_each_probe_the_share_of_its_form_and_one_without_a_con
     unsure = reward_for(dataclasses.replace(panel, min_confidence=1.0), novelty=0.0, crowding=0.5)
     rewards = unsure(prompts=[None] * 12, completions=texts, task=tasks, source=list(range(12)))
     assert rewards == [-0.5] * 12  # no reference sure enough, no consensus: charged as if invalid
-    assert not any(unsure.written.values())  # and not remembered as written
+    assert not any(unsure.written["form"].values())  # and not remembered as written
+
+
+def test_crowding_by_answer_charges_each_probe_the_share_of_its_consensus_answer(panel) -> None:
+    texts = ["is there a green object ?", "is there a red circle ?", "is there a tiny star ?",
+             "how many circles are there ?", "what color is the circle ?", "is it day or night ?"] * 2  # fmt: skip
+    tasks, sources = ["question"] * 12, list(range(12))
+    reward = reward_for(panel, novelty=0.0, memory=16, crowding=0.5, crowding_of="answer")
+    scores = reward_for(panel, novelty=0.0)(prompts=[None] * 12, completions=texts, task=tasks, source=sources)
+    assert reward(prompts=[None] * 12, completions=texts, task=tasks, source=sources) == scores  # nothing remembered
+    _, answers = panel.answer(reward.probes(texts, tasks, sources))
+    consensus = [a.consensus if a is not None else None for a in answers]
+    agreed = [c for c in consensus if c is not None]
+    # The data has questions worded apart whose answers are alike ("no"), and an answer only one has.
+    assert max(map(agreed.count, agreed)) >= 3 and min(map(agreed.count, agreed)) == 1
+    again = reward(prompts=[None] * 12, completions=texts, task=tasks, source=sources)
+    charged = [s - r for s, r in zip(scores, again)]
+    assert charged == pytest.approx([0.5 * agreed.count(c) / len(agreed) if c is not None else 0.5 for c in consensus])
+
+
+def test_crowding_by_probe_charges_one_question_asked_again_not_the_others_of_its_form(panel) -> None:
+    texts = ["is there a green object ?"] * 6 + ["is there a red circle ?", "Is there  a red circle ?"]
+    tasks, sources = ["question"] * 8, list(range(8))
+    reward = reward_for(panel, novelty=0.0, memory=16, crowding=0.5, crowding_of="probe")
+    scores = reward_for(panel, novelty=0.0)(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
+    reward(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
+    _, answers = panel.answer(reward.probes(texts, tasks, sources))
+    assert all(a is not None and a.consensus is not None for a in answers)  # all remembered as written
+    again = reward(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
+    charged = [s - r for s, r in zip(scores, again)]
+    assert charged == pytest.approx([0.5 * 6 / 8] * 6 + [0.5 * 2 / 8] * 2)  # alike by the words, not their case
+    both = reward_for(panel, novelty=0.0, memory=16, crowding=0.5, crowding_of="form+probe")
+    both(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
+    again = both(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
+    charged = [s - r for s, r in zip(scores, again)]
+    assert charged == pytest.approx([0.5 + 0.5 * 6 / 8] * 6 + [0.5 + 0.5 * 2 / 8] * 2)  # one form, charged as well
 
 
 def test_exploration_gives_the_first_probes_of_each_group_a_form_written_before() -> None:
@@ -255,6 +291,10 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(scale_rewards="rank")
     with pytest.raises(UserError, match="--crowding -1: must be at least 0"):
         GRPOSettings(crowding=-1)
+    with pytest.raises(UserError, match="--novelty-power 0: must be above 0"):
+        GRPOSettings(novelty_power=0)
+    with pytest.raises(UserError, match="unknown crowding measure 'image'"):
+        GRPOSettings(crowding_of="image")
     with pytest.raises(UserError, match="--explore 2: a share of each group"):
         GRPOSettings(explore=2)
     with pytest.raises(UserError, match="a discount must be between 0 and 1"):

@@ -44,6 +44,7 @@ CURVES = "curves.jsonl"
 NOVELTY_OF = ("probe", "answer", "form")
 FORM_WORDS = 2  # a form is the first words of what the auditor wrote: VQA's "question type"
 NOVELTY_AS = ("bonus", "discount")
+CROWDING_OF = ("form", "answer", "probe", "form+probe")
 SCALE_REWARDS = ("group", "batch", "none")  # TRL's
 
 
@@ -92,6 +93,11 @@ class GRPOSettings:
     # found before. The discount is fitness sharing: a failure the auditor keeps finding is
     # worth less and less, so collapsing onto it stops paying.
     novelty_as: str = "discount"
+    # n is raised to this power first. With the discount a flag of a form that has a share s of
+    # the recent flags earns (1 - s) ** power: a form flagged eight times as often as another still
+    # takes 87.5 % of the flags at power 1 (where both pay alike), and 50 % at power 3. At 3 a
+    # found failure pays too little beside the crowding charge (BENCHMARKS.md, section 3).
+    novelty_power: float = 1.0
     memory: int = 256  # recent flagged probes the novelty is measured against
     # What a probe's advantage (its reward minus its group's mean) is divided by: the group's
     # standard deviation (TRL's default), the whole step's, or nothing. Divided by the group's,
@@ -106,6 +112,11 @@ class GRPOSettings:
     # gate at 0.8 kept >= 90 % of the flags genuine on four targets the recipe was not chosen on,
     # with recall as high or higher than without it on each (BENCHMARKS.md, section 3).
     crowding: float = 0.5
+    # What makes two probes alike for the charge: their form; the references' consensus answer
+    # (a question always answered "no" is crowded however it is worded); their whole text (one
+    # question asked of every image is crowded, its form's other questions are not); or both
+    # form and text, each charged in full.
+    crowding_of: str = "form"
     # The share of each group's probes that start with a form the auditor wrote before (with a
     # consensus), drawn at random; the auditor writes the rest. A group that has settled on one
     # form otherwise gives no gradient towards another, whatever the reward (exploration.py).
@@ -142,8 +153,12 @@ class GRPOSettings:
             raise UserError(f"unknown reward scaling {self.scale_rewards!r} (choose from {', '.join(SCALE_REWARDS)})")
         if self.crowding < 0:
             raise UserError(f"--crowding {self.crowding}: must be at least 0")
+        if self.crowding_of not in CROWDING_OF:
+            raise UserError(f"unknown crowding measure {self.crowding_of!r} (choose from {', '.join(CROWDING_OF)})")
         if not 0 <= self.explore <= 1:
             raise UserError(f"--explore {self.explore}: a share of each group, between 0 and 1")
+        if self.novelty_power <= 0:
+            raise UserError(f"--novelty-power {self.novelty_power}: must be above 0")
         if self.novelty_as == "discount" and not 0 <= self.novelty <= 1:
             raise UserError(f"--novelty {self.novelty}: a discount must be between 0 and 1")
         if self.prompts not in PROMPTS:
@@ -165,6 +180,7 @@ class GRPOSettings:
             values["train_batch_size"] = values.pop("batch_size")
         values.setdefault("scale_rewards", "group")  # a training from before the scaling was a setting
         values.setdefault("crowding", 0.0)  # from before the crowding charge
+        values.setdefault("crowding_of", "form")  # from before it could be charged by answer
         return cls(**values)
 
 
@@ -187,22 +203,28 @@ class AuditReward:
     either way the same failure found again earns less. Unflagged probes earn nothing.
 
     With ``crowding`` > 0 every probe is then charged ``crowding`` times the share of the last
-    ``memory`` probes of its path with a consensus that start with its words (its form),
-    measured before the step; a probe without a consensus (invalid, or the references split or
-    unsure) pays the whole ``crowding``: garbage never beats the most crowded form.
+    ``memory`` probes of its path with a consensus that start with its words (its form), or
+    (``crowding_of``) whose consensus answer or whole text is its own, measured before the step; a
+    probe without a consensus (invalid, or the references split or unsure) pays the whole
+    ``crowding``: garbage never beats the most crowded form. With two measures ("form+probe")
+    each is charged so.
     """
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name
 
     def __init__(self, panel: Panel, synthesizer: Synthesizer, sources: Sequence[SourceImage], novelty: float,
                  memory: int, curves: Path | None = None, novelty_of: str = "probe", novelty_as: str = "bonus",
-                 crowding: float = 0.0, explorer: FormExplorer | None = None) -> None:  # fmt: skip
+                 crowding: float = 0.0, explorer: FormExplorer | None = None,
+                 crowding_of: str = "form", novelty_power: float = 1.0) -> None:  # fmt: skip
         self.panel, self.synthesizer, self.sources = panel, synthesizer, sources
         self.explorer = explorer
         self.novelty, self.novelty_of, self.novelty_as = novelty, novelty_of, novelty_as
+        self.novelty_power = novelty_power
         self.recent: deque[Any] = deque(maxlen=memory)  # embeddings, or forms
         self.crowding = crowding
-        self.written: dict[str, deque[str]] = {task: deque(maxlen=memory) for task in TASKS}  # agreed probes' forms
+        # Per measure and path, what the recent probes with a consensus were like.
+        self.written: dict[str, dict[str, deque[str]]] = {
+            measure: {task: deque(maxlen=memory) for task in TASKS} for measure in crowding_of.split("+")}
         self.curves = curves
 
     def probes(self, texts: Sequence[str], tasks: Sequence[str], sources: Sequence[int]) -> list[Probe]:
@@ -229,12 +251,17 @@ class AuditReward:
         compared = [(a.consensus or "") if self.novelty_of == "answer" else texts[i] for i, a in flagged]
         bonus = self._novelty(compared) if self.novelty and flagged else []
         for (i, _flag), extra in zip(flagged, bonus):
+            extra **= self.novelty_power
             rewards[i] += self.novelty * (extra if self.novelty_as == "bonus" else extra - 1)
         # Only a probe the references answer together counts as written, for the charge and the explorer.
         agreed = [(kind, probe_form(text)) if a is not None and a.consensus is not None else None
                   for text, kind, a in zip(texts, task, answers)]  # fmt: skip
-        if self.crowding:
-            rewards = [r - cost for r, cost in zip(rewards, self._crowding(agreed))]
+        for measure, memory in self.written.items() if self.crowding else ():
+            keys = agreed if measure == "form" else \
+                [(kind, str(a.consensus) if measure == "answer" else " ".join(text.lower().split()))
+                 if a is not None and a.consensus is not None else None
+                 for text, kind, a in zip(texts, task, answers)]  # fmt: skip
+            rewards = [r - cost for r, cost in zip(rewards, self._crowding(memory, keys))]
         if self.explorer is not None:
             for written in filter(None, agreed):
                 self.explorer.record(*written)
@@ -262,21 +289,21 @@ class AuditReward:
             self.recent.append(form)
         return novelty
 
-    def _crowding(self, agreed: Sequence[tuple[str, str] | None]) -> list[float]:
-        # ``agreed``: (path, form) of each probe the references answered together, else None. A
+    def _crowding(self, memory: dict[str, deque[str]], keys: Sequence[tuple[str, str] | None]) -> list[float]:
+        # ``keys``: (path, form, answer or text) of each probe the references answered together, else None. A
         # question whose premise the image lacks splits them or leaves them unsure more often, so
         # a rare form pays less for it: such a probe pays the whole weight, as an invalid one does.
         # Against the memory before the step: a group's equal forms cost the same, whatever their order.
-        before = {task: (Counter(recent), len(recent)) for task, recent in self.written.items()}
+        before = {task: (Counter(recent), len(recent)) for task, recent in memory.items()}
         costs = []
-        for written in agreed:
+        for written in keys:
             if written is None:
                 costs.append(self.crowding)
                 continue
-            task, form = written
+            task, key = written
             counts, size = before[task]
-            costs.append(self.crowding * (counts[form] / size if size else 0.0))
-            self.written[task].append(form)
+            costs.append(self.crowding * (counts[key] / size if size else 0.0))
+            memory[task].append(key)
         return costs
 
     def _log(self, state: Any, probes: list[Probe], answers: list[Answers | None], texts: list[str],
@@ -382,7 +409,8 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     explorer = FormExplorer(settings.explore, settings.group_size, settings.prompts, settings.seed) \
         if settings.explore else None
     reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory, out / CURVES,
-                         settings.novelty_of, settings.novelty_as, settings.crowding, explorer)  # fmt: skip
+                         settings.novelty_of, settings.novelty_as, settings.crowding, explorer,
+                         settings.crowding_of, settings.novelty_power)  # fmt: skip
     model = load_pretrained(AutoModelForImageTextToText, source, settings.revision, use_safetensors=True,
                             dtype=settings.dtype, trust_remote_code=settings.trust_remote_code)  # fmt: skip
     processor = load_processor(source, settings.revision, settings.trust_remote_code)

@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 from auditdm.cli import comma_list, config_from, field_option, model_flags, optional_float, quiet_flag, synthesis_flags
-from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, SCALE_REWARDS, GRPOSettings
+from auditdm.grpo import CROWDING_OF, NOVELTY_AS, NOVELTY_OF, SCALE_REWARDS, GRPOSettings
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import TASKS
 
@@ -65,12 +65,20 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
     option("--novelty-as", "a flag earns 1 + NOVELTY * n (bonus) or 1 - NOVELTY * (1 - n) (discount: a failure "
            "found again is worth less, so collapsing onto it stops paying), where n is its novelty "
            "(default: %(default)s)", choices=NOVELTY_AS)  # fmt: skip
+    option("--novelty-power", "raise n to this power first: above 1, a failure found often is worth much less, "
+           "so a form that flags easily takes a smaller share of the flags (default: %(default)s)", type=float,
+           metavar="K")  # fmt: skip
     option("--scale-rewards", "divide each probe's advantage by its group's reward spread (group), the step's "
            "(batch: a discounted flag then stays small), or nothing (none) (default: %(default)s)",
            choices=SCALE_REWARDS)  # fmt: skip
     option("--crowding", "charge every probe W times the share of the recent probes of its path with a consensus "
-           "that start with its two words, a probe without one W: the auditor keeps writing several forms "
-           "instead of settling on one; 0 turns it off (default: %(default)s)", type=float, metavar="W")  # fmt: skip
+           "that are like it (--crowding-of), a probe without one W: the auditor keeps writing several kinds "
+           "of probe instead of settling on one; 0 turns it off (default: %(default)s)", type=float,
+           metavar="W")  # fmt: skip
+    option("--crowding-of", "what makes probes alike for the charge: their first two words (form), the "
+           "references' consensus answer (answer), their whole text (probe: one question asked of every image "
+           "is crowded, the other questions of its form are not), or form and text, each charged in full "
+           "(form+probe) (default: %(default)s)", choices=CROWDING_OF)  # fmt: skip
     option("--explore", "the share of each group's probes that start with a form written before with a consensus, "
            "drawn at random, so that a group of one form still holds others (default: %(default)s, off)",
            type=float, metavar="SHARE")  # fmt: skip
