@@ -130,6 +130,12 @@ def test_form_novelty_shares_the_reward_of_a_form_however_worded(panel, power) -
         assert r == pytest.approx((1 - earlier.count(form) / len(earlier)) ** power if earlier else 1.0)
 
 
+def charged_again(reward: AuditReward, scores: list[float], texts: list[str], tasks: list[str]) -> list[float]:
+    """What each probe is charged when the same probes are written again, against their scores."""
+    rewards = reward(prompts=[None] * len(texts), completions=texts, task=tasks, source=list(range(len(texts))))
+    return [s - r for s, r in zip(scores, rewards)]
+
+
 def test_crowding_charges_each_probe_the_share_of_its_form_and_one_without_a_consensus_the_most(panel) -> None:
     texts = ["how many circles are there ?"] * 6 + ["what time does the clock show ?"] * 2 + ["make it night"] * 3 \
         + ["how many green objects are question at"]  # fmt: skip
@@ -140,8 +146,7 @@ def test_crowding_charges_each_probe_the_share_of_its_form_and_one_without_a_con
     scores = plain(prompts=[None] * 12, completions=texts, task=tasks, source=list(range(12)))
     assert first[:11] == scores[:11]  # nothing remembered yet: no form is crowded
     assert first[11] == pytest.approx(-0.5)  # outside the grammar: charged the whole weight
-    again = reward(prompts=[None] * 12, completions=texts, task=tasks, source=list(range(12)))
-    charged = [s - r for s, r in zip(scores, again)]
+    charged = charged_again(reward, scores, texts, tasks)
     # Shares among the valid probes remembered per path: questions 6 "how many" and 2 "what time", edits 3 alike.
     assert charged == pytest.approx([0.5 * 6 / 8] * 6 + [0.5 * 2 / 8] * 2 + [0.5] * 3 + [0.5])
     unsure = reward_for(dataclasses.replace(panel, min_confidence=1.0), novelty=0.0, crowding=0.5)
@@ -162,8 +167,7 @@ def test_crowding_by_answer_charges_each_probe_the_share_of_its_consensus_answer
     agreed = [c for c in consensus if c is not None]
     # The data has questions worded apart whose answers are alike ("no"), and an answer only one has.
     assert max(map(agreed.count, agreed)) >= 3 and min(map(agreed.count, agreed)) == 1
-    again = reward(prompts=[None] * 12, completions=texts, task=tasks, source=sources)
-    charged = [s - r for s, r in zip(scores, again)]
+    charged = charged_again(reward, scores, texts, tasks)
     assert charged == pytest.approx([0.5 * agreed.count(c) / len(agreed) if c is not None else 0.5 for c in consensus])
 
 
@@ -175,13 +179,11 @@ def test_crowding_by_probe_charges_one_question_asked_again_not_the_others_of_it
     reward(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
     _, answers = panel.answer(reward.probes(texts, tasks, sources))
     assert all(a is not None and a.consensus is not None for a in answers)  # all remembered as written
-    again = reward(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
-    charged = [s - r for s, r in zip(scores, again)]
+    charged = charged_again(reward, scores, texts, tasks)
     assert charged == pytest.approx([0.5 * 6 / 8] * 6 + [0.5 * 2 / 8] * 2)  # alike by the words, not their case
     both = reward_for(panel, novelty=0.0, memory=16, crowding=0.5, crowding_of="form+probe")
     both(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
-    again = both(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
-    charged = [s - r for s, r in zip(scores, again)]
+    charged = charged_again(both, scores, texts, tasks)
     assert charged == pytest.approx([0.5 + 0.5 * 6 / 8] * 6 + [0.5 + 0.5 * 2 / 8] * 2)  # one form, charged as well
 
 

@@ -257,10 +257,10 @@ class AuditReward:
         agreed = [(kind, probe_form(text)) if a is not None and a.consensus is not None else None
                   for text, kind, a in zip(texts, task, answers)]  # fmt: skip
         for measure, memory in self.written.items() if self.crowding else ():
-            keys = agreed if measure == "form" else \
-                [(kind, str(a.consensus) if measure == "answer" else " ".join(text.lower().split()))
-                 if a is not None and a.consensus is not None else None
-                 for text, kind, a in zip(texts, task, answers)]  # fmt: skip
+            keys = agreed if measure == "form" else [
+                (kind, a.consensus if measure == "answer" else " ".join(text.lower().split()))
+                if a is not None and a.consensus is not None else None
+                for text, kind, a in zip(texts, task, answers)]  # fmt: skip
             rewards = [r - cost for r, cost in zip(rewards, self._crowding(memory, keys))]
         if self.explorer is not None:
             for written in filter(None, agreed):
