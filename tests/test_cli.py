@@ -58,6 +58,12 @@ def test_bad_input_is_one_clear_line_without_traceback(args, message) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_python_m_auditdm_exits_with_the_commands_status() -> None:
+    result = subprocess.run([sys.executable, "-m", "auditdm", "world", "ask", "missing.png", "is it day or night"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2 and "missing.png: no such file" in result.stderr
+
+
 def test_a_file_that_is_no_image_is_named(tmp_path) -> None:
     notes = tmp_path / "notes.png"
     notes.write_text("not a picture")

@@ -1,5 +1,7 @@
 """``python -m auditdm``: the same as the ``auditdm`` command."""
 
+import sys
+
 from auditdm.cli import main
 
-main()
+sys.exit(main())
