@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,6 +186,10 @@ def test_crowding_by_probe_charges_one_question_asked_again_not_the_others_of_it
     both(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
     charged = charged_again(both, scores, texts, tasks)
     assert charged == pytest.approx([0.5 + 0.5 * 6 / 8] * 6 + [0.5 + 0.5 * 2 / 8] * 2)  # one form, charged as well
+    shared = reward_for(panel, novelty=0.0, memory=16, crowding=0.5, crowding_of="probe+form:0.25")
+    shared(prompts=[None] * 8, completions=texts, task=tasks, source=sources)
+    charged = charged_again(shared, scores, texts, tasks)
+    assert charged == pytest.approx([0.25 * 0.5 + 0.5 * 6 / 8] * 6 + [0.25 * 0.5 + 0.5 * 2 / 8] * 2)  # form: 1/4
 
 
 def test_exploration_gives_the_first_probes_of_each_group_a_form_written_before() -> None:
@@ -295,8 +300,12 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(crowding=-1)
     with pytest.raises(UserError, match="--novelty-power 0: must be above 0"):
         GRPOSettings(novelty_power=0)
-    with pytest.raises(UserError, match="unknown crowding measure 'image'"):
-        GRPOSettings(crowding_of="image")
+    for measures in ("image", "probe+probe", "probe+form:"):
+        with pytest.raises(UserError, match=f"--crowding-of {re.escape(measures)}: .*(not a measure|above 0)"):
+            GRPOSettings(crowding_of=measures)
+    for share in ("0", "-1", "nan", "a"):
+        with pytest.raises(UserError, match="the share of form must be a number above 0"):
+            GRPOSettings(crowding_of=f"probe+form:{share}")
     with pytest.raises(UserError, match="--explore 2: a share of each group"):
         GRPOSettings(explore=2)
     with pytest.raises(UserError, match="a discount must be between 0 and 1"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import warnings
 from collections import Counter, deque
@@ -44,7 +45,7 @@ CURVES = "curves.jsonl"
 NOVELTY_OF = ("probe", "answer", "form")
 FORM_WORDS = 2  # a form is the first words of what the auditor wrote: VQA's "question type"
 NOVELTY_AS = ("bonus", "discount")
-CROWDING_OF = ("form", "answer", "probe", "form+probe")
+CROWDING_OF = ("form", "answer", "probe")  # --crowding-of joins them with "+", each with an optional ":share"
 SCALE_REWARDS = ("group", "batch", "none")  # TRL's
 
 
@@ -113,9 +114,9 @@ class GRPOSettings:
     # with recall as high or higher than without it on each (BENCHMARKS.md, section 3).
     crowding: float = 0.5
     # What makes two probes alike for the charge: their form; the references' consensus answer
-    # (a question always answered "no" is crowded however it is worded); their whole text (one
-    # question asked of every image is crowded, its form's other questions are not); or both
-    # form and text, each charged in full.
+    # (a question always answered "no" is crowded however it is worded); or their whole text (one
+    # question asked of every image is crowded, its form's other questions are not). Several
+    # measures join with "+", each charged in full or at a share of it: "probe+form:0.5".
     crowding_of: str = "form"
     # The share of each group's probes that start with a form the auditor wrote before (with a
     # consensus), drawn at random; the auditor writes the rest. A group that has settled on one
@@ -153,8 +154,7 @@ class GRPOSettings:
             raise UserError(f"unknown reward scaling {self.scale_rewards!r} (choose from {', '.join(SCALE_REWARDS)})")
         if self.crowding < 0:
             raise UserError(f"--crowding {self.crowding}: must be at least 0")
-        if self.crowding_of not in CROWDING_OF:
-            raise UserError(f"unknown crowding measure {self.crowding_of!r} (choose from {', '.join(CROWDING_OF)})")
+        crowding_measures(self.crowding_of)
         if not 0 <= self.explore <= 1:
             raise UserError(f"--explore {self.explore}: a share of each group, between 0 and 1")
         if self.novelty_power <= 0:
@@ -183,6 +183,33 @@ class GRPOSettings:
         values.setdefault("crowding_of", "form")  # from before it could be charged by answer
         return cls(**values)
 
+    @classmethod
+    def read(cls, training: Path) -> GRPOSettings:
+        """The settings of an auditor training: its folder, or the settings file in it."""
+        path = training / SETTINGS if training.is_dir() else training
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as error:  # TypeError: fields of no training's
+            raise UserError(f"{training}: not an auditor training or its {SETTINGS} ({error})") from None
+
+
+def crowding_measures(spec: str) -> dict[str, float]:
+    """What --crowding-of names: each measure with the share of the charge it is charged at."""
+    measures: dict[str, float] = {}
+    for part in spec.split("+"):
+        measure, colon, share = part.strip().partition(":")
+        if measure not in CROWDING_OF or measure in measures:
+            raise UserError(f"--crowding-of {spec}: {measure!r} is not a measure, or is named twice (choose from "
+                            f"{', '.join(CROWDING_OF)}, joined by '+', each with an optional ':share': "
+                            "probe+form:0.5)")  # fmt: skip
+        try:
+            measures[measure] = float(share) if colon else 1.0
+        except ValueError:
+            measures[measure] = math.nan
+        if not 0 < measures[measure] < math.inf:
+            raise UserError(f"--crowding-of {spec}: the share of {measure} must be a number above 0")
+    return measures
+
 
 def completion_text(completion: Any) -> str:
     """The text of a TRL completion (a chat message list, or plain text)."""
@@ -206,8 +233,8 @@ class AuditReward:
     ``memory`` probes of its path with a consensus that start with its words (its form), or
     (``crowding_of``) whose consensus answer or whole text is its own, measured before the step; a
     probe without a consensus (invalid, or the references split or unsure) pays the whole
-    ``crowding``: garbage never beats the most crowded form. With two measures ("form+probe")
-    each is charged so.
+    ``crowding``: garbage never beats the most crowded form. With several measures ("probe+form:0.5")
+    each is charged so, times its share.
     """
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name
@@ -223,8 +250,9 @@ class AuditReward:
         self.recent: deque[Any] = deque(maxlen=memory)  # embeddings, or forms
         self.crowding = crowding
         # Per measure and path, what the recent probes with a consensus were like.
+        self.shares = crowding_measures(crowding_of)
         self.written: dict[str, dict[str, deque[str]]] = {
-            measure: {task: deque(maxlen=memory) for task in TASKS} for measure in crowding_of.split("+")}
+            measure: {task: deque(maxlen=memory) for task in TASKS} for measure in self.shares}
         self.curves = curves
 
     def probes(self, texts: Sequence[str], tasks: Sequence[str], sources: Sequence[int]) -> list[Probe]:
@@ -261,7 +289,7 @@ class AuditReward:
                 (kind, a.consensus if measure == "answer" else " ".join(text.lower().split()))
                 if a is not None and a.consensus is not None else None
                 for text, kind, a in zip(texts, task, answers)]  # fmt: skip
-            rewards = [r - cost for r, cost in zip(rewards, self._crowding(memory, keys))]
+            rewards = [r - self.shares[measure] * cost for r, cost in zip(rewards, self._crowding(memory, keys))]
         if self.explorer is not None:
             for written in filter(None, agreed):
                 self.explorer.record(*written)
@@ -460,7 +488,7 @@ def _settings_for(settings: GRPOSettings, out: Path, resume: bool) -> GRPOSettin
     if resume:
         if not saved.is_file():
             raise UserError(f"{out}: no auditor training to resume here (no {SETTINGS})")
-        return GRPOSettings.from_dict(json.loads(saved.read_text()))
+        return GRPOSettings.read(saved)
     if saved.exists():
         raise UserError(f"{out} already holds an auditor training: resume it with --resume, or pick another --out")
     return settings

@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 from auditdm.cli import comma_list, config_from, field_option, model_flags, optional_float, quiet_flag, synthesis_flags
-from auditdm.grpo import CROWDING_OF, NOVELTY_AS, NOVELTY_OF, SCALE_REWARDS, GRPOSettings
+from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, SCALE_REWARDS, GRPOSettings
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import TASKS
 
@@ -76,9 +76,9 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
            "of probe instead of settling on one; 0 turns it off (default: %(default)s)", type=float,
            metavar="W")  # fmt: skip
     option("--crowding-of", "what makes probes alike for the charge: their first two words (form), the "
-           "references' consensus answer (answer), their whole text (probe: one question asked of every image "
-           "is crowded, the other questions of its form are not), or form and text, each charged in full "
-           "(form+probe) (default: %(default)s)", choices=CROWDING_OF)  # fmt: skip
+           "references' consensus answer (answer), or their whole text (probe: one question asked of every image "
+           "is crowded, the other questions of its form are not); several join with '+', each charged in full "
+           "or at a share of W: probe+form:0.5 (default: %(default)s)", metavar="MEASURES")  # fmt: skip
     option("--explore", "the share of each group's probes that start with a form written before with a consensus, "
            "drawn at random, so that a group of one form still holds others (default: %(default)s, off)",
            type=float, metavar="SHARE")  # fmt: skip
