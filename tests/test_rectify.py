@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from auditdm.errors import UserError
+from auditdm.grpo import GRPOSettings
 from auditdm.models import load_model, read_card
 from auditdm.rectify import RectifyConfig, labelled_pairs, resume_rectify, start_rectify
 from auditdm.store import RunStore
@@ -35,10 +36,17 @@ def untimed(result: dict) -> dict:
     return {**result, "iterations": [{k: v for k, v in it.items() if k not in TIMING} for it in result["iterations"]]}
 
 
+# A train-auditor run's settings: its recipe trains the second iteration's auditor, not its target or steps.
+RECIPE = GRPOSettings(target="world:ref-a", steps=999, crowding_of="probe+form:0.5", explore=0.25, novelty_power=2)
+
+
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rect") / "whole"
-    result = rectify(*SMOKE, "--control", "-o", str(out), "--json")
+    recipe = out.parent / "recipe"
+    recipe.mkdir()
+    (recipe / "settings.json").write_text(json.dumps(dataclasses.asdict(RECIPE)))
+    result = rectify(*SMOKE, "--control", "--auditor-recipe", str(recipe), "-o", str(out), "--json")
     assert result.returncode == 0, result.stderr
     return out
 
@@ -57,6 +65,9 @@ def test_the_whole_loop_writes_models_pairs_and_figures(whole) -> None:
     # The second iteration's probes come from a new auditor, trained against the first model.
     settings = json.loads((whole / "iteration-2" / "auditor" / "settings.json").read_text())
     assert settings["target"] == result["iterations"][0]["model"] and settings["auditor"] == "world:auditor"
+    assert settings["steps"] == 2 and settings["references"] == ["world:ref-a", "world:ref-b", "world:ref-c"]
+    assert {k: settings[k] for k in ("crowding_of", "explore", "novelty_power")} == {
+        "crowding_of": "probe+form:0.5", "explore": 0.25, "novelty_power": 2}  # as the recipe trained
     pairs = labelled_pairs(whole)
     assert pairs and all(image.exists() for image, _ in pairs)
 
@@ -113,16 +124,19 @@ def test_the_paths_and_the_fraction_choose_the_training_pairs(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_a_killed_rectification_resumes_to_the_uninterrupted_result(whole, tmp_path) -> None:
-    out = tmp_path / "killed"
+    out, recipe = tmp_path / "killed", tmp_path / "recipe"
+    shutil.copytree(whole.parent / "recipe", recipe)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "rectify", *SMOKE, "--control", "-o", str(out)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "auditdm.cli", "rectify", *SMOKE, "--control", "--auditor-recipe",
+                                str(recipe), "-o", str(out)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     while not (out / "iteration-1" / "model" / "model.safetensors").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)  # mid-iteration: the model is saved, the control not yet
     process.wait()
     assert not (out / "rectification.json").exists(), "the kill should land within the first iteration"
+    shutil.rmtree(recipe)  # the run keeps its own copy
     resumed = rectify("--resume", str(out), "--json")
     assert resumed.returncode == 0, resumed.stderr
     expected = json.loads((whole / "rectification.json").read_text())
@@ -154,7 +168,8 @@ def test_bad_input_is_one_clear_line(tmp_path) -> None:
                           (["--target", "hf:org/remote-vlm"], "is not a local model folder"),
                           (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question"),
                           (["--pairings", "image"], "a pool has none"), (["--fraction", "1.5"], "--fraction 1.5"),
-                          (["--mix-data", str(tmp_path / "nope.json")], "nope.json: no such file")):  # fmt: skip
+                          (["--mix-data", str(tmp_path / "nope.json")], "nope.json: no such file"),
+                          (["--auditor-recipe", str(empty)], "not an auditor training")):  # fmt: skip
         result = rectify(*args, "-o", str(tmp_path / "run"))
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
         assert not (tmp_path / "run").exists()

@@ -37,6 +37,7 @@ from auditdm.backends import ModelSpec, default_references, load_domain
 from auditdm.errors import UserError
 from auditdm.files import write_text
 from auditdm.finetune import FinetuneSettings, finetune
+from auditdm.grpo import GRPOSettings
 from auditdm.judge import normalize_answer
 from auditdm.models import model_options
 from auditdm.qa_data import read_qa_data
@@ -47,6 +48,7 @@ from auditdm.verify import accuracy_by_skill, is_right, oracle_check
 
 CONFIG = "rectify.json"
 RESULT = "rectification.json"
+RECIPE = "auditor-recipe.json"  # the --auditor-recipe, copied: a resume needs no other folder
 KEEP = ("flagged", "all")
 POOL_SEED = 500_000  # the pool's images come from a stream apart from audits, GRPO and the benchmark
 
@@ -86,6 +88,9 @@ class RectifyConfig:
     lora_rank: int = 0
     auditor_steps: int = 300  # GRPO steps of each new auditor (from the second iteration)
     auditor_checkpoints: int = 2  # checkpoints of each new auditor that write probes (the last is final)
+    # An auditor training (its folder or settings.json) whose recipe (novelty, crowding, exploration,
+    # learning rate, ...) trains each new auditor; None: train-auditor's defaults.
+    auditor_recipe: str | None = None
     control: bool = False
     eval_questions: int = 100  # held-out questions per skill (embedded domains only)
     seed: int = 0
@@ -160,7 +165,10 @@ def start_rectify(config: RectifyConfig, out: Path, progress: bool = True) -> di
             raise UserError(f"{pool}: the pool has no images (expected a folder of {', '.join(IMAGE_SUFFIXES)})")
     if config.mix_data is not None:
         read_qa_data(Path(config.mix_data))
+    recipe = None if config.auditor_recipe is None else GRPOSettings.read(Path(config.auditor_recipe))
     out.mkdir(parents=True, exist_ok=True)
+    if recipe is not None:
+        _write_json(out / RECIPE, dataclasses.asdict(recipe))
     _write_json(out / CONFIG, dataclasses.asdict(config))
     return _run(config, out, progress)
 
@@ -182,7 +190,7 @@ def _run(config: RectifyConfig, out: Path, progress: bool) -> dict[str, Any]:
     for i in range(1, config.iterations + 1):
         folder = out / f"iteration-{i}"
         started = time.perf_counter()
-        auditors = [auditor] if i == 1 else _train_auditor(config, folder / "auditor", auditor, model, progress)
+        auditors = [auditor] if i == 1 else _train_auditor(config, out, folder / "auditor", auditor, model, progress)
         auditor = auditors[-1]
         pairs = _pairs(config, folder, "generate", auditors, model, None, progress)
         model = _finetune(config, folder / "model", model, pairs, out, progress)
@@ -220,21 +228,25 @@ def _seconds(folder: Path, spent: float) -> float:
     return round(total, 1)
 
 
-def _train_auditor(config: RectifyConfig, out: Path, start: str, target: str, progress: bool) -> list[str]:
-    """A new auditor trained by GRPO against ``target`` from ``start``; its checkpoints."""
-    from auditdm.grpo import SETTINGS, GRPOSettings, train_auditor
+def _train_auditor(config: RectifyConfig, out: Path, folder: Path, start: str, target: str,
+                   progress: bool) -> list[str]:  # fmt: skip
+    """A new auditor trained by GRPO in ``folder`` against ``target`` from ``start``; its checkpoints.
+    It trains with the run's recipe (``out``'s copy of --auditor-recipe), else train-auditor's defaults."""
+    from auditdm.grpo import SETTINGS, train_auditor
 
     every = config.auditor_steps // config.auditor_checkpoints
-    final = out / "final"
+    final = folder / "final"
     if not (final / "model.safetensors").exists():
-        # The auditor's gate is train-auditor's default unless the labels have one of their own.
-        gate = GRPOSettings.min_confidence if config.min_confidence is None else config.min_confidence
-        settings = GRPOSettings(auditor=start, target=target, references=config.references, quorum=config.quorum,
-                                min_confidence=gate, judge=config.judge, steps=config.auditor_steps,
-                                save_every=every, seed=config.seed, **config.inference_options())  # fmt: skip
-        train_auditor(settings, out, resume=(out / SETTINGS).exists(), progress=progress)
+        recipe = GRPOSettings.read(out / RECIPE) if (out / RECIPE).exists() else GRPOSettings()
+        # The auditor's gate is the recipe's unless the labels have one of their own.
+        gate = recipe.min_confidence if config.min_confidence is None else config.min_confidence
+        settings = dataclasses.replace(recipe, auditor=start, target=target, references=config.references,
+                                       quorum=config.quorum, min_confidence=gate, judge=config.judge,
+                                       steps=config.auditor_steps, save_every=every, seed=config.seed,
+                                       **config.inference_options())  # fmt: skip
+        train_auditor(settings, folder, resume=(folder / SETTINGS).exists(), progress=progress)
     steps = [every * k for k in range(1, config.auditor_checkpoints)]
-    return [*(str(out / f"checkpoint-{step}") for step in steps), str(final)]
+    return [*(str(folder / f"checkpoint-{step}") for step in steps), str(final)]
 
 
 def _generate(config: AuditConfig, run_dir: Path, progress: bool) -> RunStore:

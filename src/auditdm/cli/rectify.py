@@ -96,6 +96,8 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--lr", "fine-tuning learning rate (default: %(default)s)", type=float)
     option("--lora-rank", "fine-tune LoRA adapters of this rank instead of every weight (default: off)", type=int)
     option("--auditor-steps", "GRPO steps of each new auditor (default: %(default)s)", type=int)
+    option("--auditor-recipe", "train each new auditor as this train-auditor run was trained (its folder): its "
+           "novelty, crowding, exploration, learning rate, ... (default: train-auditor's defaults)", metavar="RUN_DIR")
     option("--auditor-checkpoints", "checkpoints of each new auditor that write probes (default: %(default)s)",
            type=int)  # fmt: skip
     option("--eval-questions", "held-out questions per skill (default: %(default)s)", type=int)
