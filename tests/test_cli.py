@@ -244,7 +244,8 @@ def test_an_old_audit_whose_batch_size_was_its_commit_size_resumes(tmp_path) -> 
 
 
 def test_old_training_and_rectification_settings_load() -> None:
-    old = GRPOSettings(train_batch_size=16, scale_rewards="group", crowding=0.0)  # as it was trained
+    old = GRPOSettings(train_batch_size=16, scale_rewards="group", crowding=0.0, crowding_of="form", explore=0.0,
+                       novelty_power=1.0)  # as it was trained
     assert GRPOSettings.from_dict({"batch_size": 16}) == old
     assert RectifyConfig.from_dict({"batch_size": 4}) == RectifyConfig(train_batch_size=4)
 

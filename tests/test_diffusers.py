@@ -144,7 +144,8 @@ def test_the_settings_are_saved_and_old_runs_still_load(pipelines) -> None:
     train = config_from(GRPOSettings, parser.parse_args(["train-auditor", "-o", "x", "--editor", f"diffusers:{ip2p}",
                                                          "--synthesis-dtype", "bfloat16"]))  # fmt: skip
     assert train.editor == f"diffusers:{ip2p}" and train.synthesis_options()[0].dtype == "bfloat16"
-    assert GRPOSettings.from_dict({"synthesizer": "world"}) == GRPOSettings(scale_rewards="group", crowding=0.0)  # old
+    old = GRPOSettings(scale_rewards="group", crowding=0.0, crowding_of="form", explore=0.0, novelty_power=1.0)
+    assert GRPOSettings.from_dict({"synthesizer": "world"}) == old
 
 
 @pytest.fixture

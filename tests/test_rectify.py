@@ -37,7 +37,7 @@ def untimed(result: dict) -> dict:
 
 
 # A train-auditor run's settings: its recipe trains the second iteration's auditor, not its target or steps.
-RECIPE = GRPOSettings(target="world:ref-a", steps=999, crowding_of="probe+form:0.5", explore=0.25, novelty_power=2)
+RECIPE = GRPOSettings(target="world:ref-a", steps=999, crowding_of="answer", explore=0.5, novelty_power=3)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_the_whole_loop_writes_models_pairs_and_figures(whole) -> None:
     assert settings["target"] == result["iterations"][0]["model"] and settings["auditor"] == "world:auditor"
     assert settings["steps"] == 2 and settings["references"] == ["world:ref-a", "world:ref-b", "world:ref-c"]
     assert {k: settings[k] for k in ("crowding_of", "explore", "novelty_power")} == {
-        "crowding_of": "probe+form:0.5", "explore": 0.25, "novelty_power": 2}  # as the recipe trained
+        "crowding_of": "answer", "explore": 0.5, "novelty_power": 3}  # as the recipe trained, not the defaults
     pairs = labelled_pairs(whole)
     assert pairs and all(image.exists() for image, _ in pairs)
 

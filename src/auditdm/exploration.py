@@ -53,7 +53,8 @@ class FormExplorer:
     def rollout(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
         """Sample one completion per prompt as TRL would, with each probe's form in front."""
         if not hasattr(trainer, "_generate_single_turn") or not hasattr(trainer, "_tokenize_prompts"):
-            raise UserError("--explore needs TRL's GRPOTrainer as of TRL 1.16 (its generation is used as is)")
+            raise UserError("--explore needs TRL's GRPOTrainer as of TRL 1.16 (its generation is used as is); "
+                            "--explore 0 trains without it")  # fmt: skip
         tasks = [self.task_of[_prompt_text(prompt)] for prompt in prompts]
         prompt_ids, images, fields = trainer._tokenize_prompts(prompts)
         tokenizer = trainer.processing_class.tokenizer

@@ -4,8 +4,9 @@ Leaves out on purpose: generation with vLLM and multi-GPU training (TRL's own fl
 and the paper's batch of 256 (ours is set for two CPU cores). What it keeps: for each image
 a group of G probes sampled across the enabled paths; the reward of each is the audit's
 score s (made by the audit's probe maker, answered and scored by the audit's ``Panel``),
-plus an optional novelty bonus; advantages normalised within the group (TRL's
-``scale_rewards="group"``); only the auditor is updated, through TRL's ``GRPOTrainer``.
+a flag's discounted by how often it was found before and every probe charged for writing
+what was written often (``AuditReward``); a share of each group starts with a form written
+before (``exploration.py``); only the auditor is updated, through TRL's ``GRPOTrainer``.
 
 Each path gives a probe directly: a question (Q*, I); a caption that regenerates the image,
 asked the image's original question (Q, I*); an edit command, likewise (Q, I*).
@@ -96,9 +97,9 @@ class GRPOSettings:
     novelty_as: str = "discount"
     # n is raised to this power first. With the discount a flag of a form that has a share s of
     # the recent flags earns (1 - s) ** power: a form flagged eight times as often as another still
-    # takes 87.5 % of the flags at power 1 (where both pay alike), and 50 % at power 3. At 3 a
+    # takes 87.5 % of the flags at power 1 (where both pay alike), 75 % at 2 and 50 % at 3. At 3 a
     # found failure pays too little beside the crowding charge (BENCHMARKS.md, section 3).
-    novelty_power: float = 1.0
+    novelty_power: float = 2.0
     memory: int = 256  # recent flagged probes the novelty is measured against
     # What a probe's advantage (its reward minus its group's mean) is divided by: the group's
     # standard deviation (TRL's default), the whole step's, or nothing. Divided by the group's,
@@ -116,12 +117,16 @@ class GRPOSettings:
     # What makes two probes alike for the charge: their form; the references' consensus answer
     # (a question always answered "no" is crowded however it is worded); or their whole text (one
     # question asked of every image is crowded, its form's other questions are not). Several
-    # measures join with "+", each charged in full or at a share of it: "probe+form:0.5".
-    crowding_of: str = "form"
+    # measures join with "+", each charged in full or at a share of it. The default charges one
+    # question asked again in full and a crowded form at half: with the exploration and power 2,
+    # recall >= 60 % on all four targets the recipe was not chosen on, where by form alone
+    # one question took 86 % of the genuine failures and recall fell to 33-40 % on two, and by
+    # text alone another target's fell to 33 % (BENCHMARKS.md, section 3).
+    crowding_of: str = "probe+form:0.5"
     # The share of each group's probes that start with a form the auditor wrote before (with a
     # consensus), drawn at random; the auditor writes the rest. A group that has settled on one
     # form otherwise gives no gradient towards another, whatever the reward (exploration.py).
-    explore: float = 0.0
+    explore: float = 0.25
     save_every: int = 300  # the paper keeps every 250 of 1,000
     temperature: float = 1.0
     lora_rank: int = 0  # > 0: train LoRA adapters of this rank (for large hf: auditors)
@@ -181,6 +186,8 @@ class GRPOSettings:
         values.setdefault("scale_rewards", "group")  # a training from before the scaling was a setting
         values.setdefault("crowding", 0.0)  # from before the crowding charge
         values.setdefault("crowding_of", "form")  # from before it could be charged by answer
+        values.setdefault("explore", 0.0)  # from before the exploration
+        values.setdefault("novelty_power", 1.0)  # from before the power
         return cls(**values)
 
     @classmethod

@@ -80,7 +80,7 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
            "is crowded, the other questions of its form are not); several join with '+', each charged in full "
            "or at a share of W: probe+form:0.5 (default: %(default)s)", metavar="MEASURES")  # fmt: skip
     option("--explore", "the share of each group's probes that start with a form written before with a consensus, "
-           "drawn at random, so that a group of one form still holds others (default: %(default)s, off)",
+           "drawn at random, so that a group of one form still holds others; 0: off (default: %(default)s)",
            type=float, metavar="SHARE")  # fmt: skip
     option("--save-every", "checkpoint every N steps (default: %(default)s)", type=int)
     option("--temperature", "sampling temperature (default: %(default)s)", type=float)
