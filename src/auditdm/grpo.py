@@ -119,9 +119,10 @@ class GRPOSettings:
     # question asked of every image is crowded, its form's other questions are not). Several
     # measures join with "+", each charged in full or at a share of it. The default charges one
     # question asked again in full and a crowded form at half: with the exploration and power 2,
-    # recall >= 60 % on all four targets the recipe was not chosen on, where by form alone
-    # one question took 86 % of the genuine failures and recall fell to 33-40 % on two, and by
-    # text alone another target's fell to 33 % (BENCHMARKS.md, section 3).
+    # recall >= 60 % on all four targets the recipe was not chosen on (one falls to 33 % with
+    # another seed), where by form alone one question took 86 % of the genuine failures and
+    # recall fell to 33-40 % on two, and by text alone another target's fell to 33 %
+    # (BENCHMARKS.md, section 3).
     crowding_of: str = "probe+form:0.5"
     # The share of each group's probes that start with a form the auditor wrote before (with a
     # consensus), drawn at random; the auditor writes the rest. A group that has settled on one
