@@ -290,13 +290,11 @@ class AuditReward:
             extra **= self.novelty_power
             rewards[i] += self.novelty * (extra if self.novelty_as == "bonus" else extra - 1)
         # Only a probe the references answer together counts as written, for the charge and the explorer.
-        agreed = [(kind, probe_form(text)) if a is not None and a.consensus is not None else None
-                  for text, kind, a in zip(texts, task, answers)]  # fmt: skip
+        consensus = [a.consensus if a is not None else None for a in answers]
+        agreed = [(kind, probe_form(text)) if c is not None else None for text, kind, c in zip(texts, task, consensus)]
         for measure, memory in self.written.items() if self.crowding else ():
-            keys = agreed if measure == "form" else [
-                (kind, a.consensus if measure == "answer" else " ".join(text.lower().split()))
-                if a is not None and a.consensus is not None else None
-                for text, kind, a in zip(texts, task, answers)]  # fmt: skip
+            keys = [(kind, crowding_key(measure, text, c)) if c is not None else None
+                    for text, kind, c in zip(texts, task, consensus)]  # fmt: skip
             rewards = [r - self.shares[measure] * cost for r, cost in zip(rewards, self._crowding(memory, keys))]
         if self.explorer is not None:
             for written in filter(None, agreed):
@@ -326,7 +324,7 @@ class AuditReward:
         return novelty
 
     def _crowding(self, memory: dict[str, deque[str]], keys: Sequence[tuple[str, str] | None]) -> list[float]:
-        # ``keys``: (path, form, answer or text) of each probe the references answered together, else None. A
+        # ``keys``: (path, crowding_key) of each probe the references answered together, else None. A
         # question whose premise the image lacks splits them or leaves them unsure more often, so
         # a rare form pays less for it: such a probe pays the whole weight, as an invalid one does.
         # Against the memory before the step: a group's equal forms cost the same, whatever their order.
@@ -361,6 +359,14 @@ class AuditReward:
 def probe_form(text: str) -> str:
     """The form of a probe: its first words, lowercased ("how many", "is there", "make it")."""
     return " ".join(text.lower().split()[:FORM_WORDS])
+
+
+def crowding_key(measure: str, text: str, consensus: str) -> str:
+    """What the charge's ``measure`` finds alike in a probe: its form, its consensus answer, or its
+    whole text, lowercased and spaced as its form is."""
+    if measure == "form":
+        return probe_form(text)
+    return consensus if measure == "answer" else " ".join(text.lower().split())
 
 
 def training_sources(settings: GRPOSettings) -> list[SourceImage]:

@@ -37,7 +37,7 @@ from auditdm.backends import ModelSpec, default_references, load_domain
 from auditdm.errors import UserError
 from auditdm.files import write_text
 from auditdm.finetune import FinetuneSettings, finetune
-from auditdm.grpo import GRPOSettings
+from auditdm.grpo import SETTINGS, GRPOSettings, train_auditor
 from auditdm.judge import normalize_answer
 from auditdm.models import model_options
 from auditdm.qa_data import read_qa_data
@@ -232,8 +232,6 @@ def _train_auditor(config: RectifyConfig, out: Path, folder: Path, start: str, t
                    progress: bool) -> list[str]:  # fmt: skip
     """A new auditor trained by GRPO in ``folder`` against ``target`` from ``start``; its checkpoints.
     It trains with the run's recipe (``out``'s copy of --auditor-recipe), else train-auditor's defaults."""
-    from auditdm.grpo import SETTINGS, train_auditor
-
     every = config.auditor_steps // config.auditor_checkpoints
     final = folder / "final"
     if not (final / "model.safetensors").exists():
