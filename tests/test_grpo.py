@@ -156,6 +156,18 @@ def test_crowding_charges_each_probe_the_share_of_its_form_and_one_without_a_con
     assert not any(unsure.written["form"].values())  # and not remembered as written
 
 
+def test_a_valid_probe_without_a_consensus_can_pay_what_the_most_crowded_probe_pays(panel) -> None:
+    texts = ["how many circles are there ?", "what time does the clock show ?",
+             "how many green objects are question at"]  # fmt: skip
+    unsure = reward_for(dataclasses.replace(panel, min_confidence=1.0), novelty=0.0, memory=16, crowding=0.5,
+                        no_consensus_charge="crowded")  # fmt: skip
+    unsure.written["form"]["question"].extend(["how many"] * 3 + ["what time"])  # the path's memory so far
+    rewards = unsure(prompts=[None] * 3, completions=texts, task=["question"] * 3, source=[0, 1, 2])
+    # No reference is sure enough: the two valid questions pay the share of "how many", the invalid one the whole.
+    assert rewards == pytest.approx([-0.5 * 3 / 4] * 2 + [-0.5])
+    assert list(unsure.written["form"]["question"]) == ["how many"] * 3 + ["what time"]  # nothing new written
+
+
 def test_crowding_by_answer_charges_each_probe_the_share_of_its_consensus_answer(panel) -> None:
     texts = ["is there a green object ?", "is there a red circle ?", "is there a tiny star ?",
              "how many circles are there ?", "what color is the circle ?", "is it day or night ?"] * 2  # fmt: skip
@@ -298,6 +310,8 @@ def test_bad_settings_are_clear(tmp_path) -> None:
         GRPOSettings(scale_rewards="rank")
     with pytest.raises(UserError, match="--crowding -1: must be at least 0"):
         GRPOSettings(crowding=-1)
+    with pytest.raises(UserError, match="unknown --no-consensus-charge 'half'"):
+        GRPOSettings(no_consensus_charge="half")
     with pytest.raises(UserError, match="--novelty-power 0: must be above 0"):
         GRPOSettings(novelty_power=0)
     for measures in ("image", "probe+probe", "probe+form:"):

@@ -47,6 +47,7 @@ NOVELTY_OF = ("probe", "answer", "form")
 FORM_WORDS = 2  # a form is the first words of what the auditor wrote: VQA's "question type"
 NOVELTY_AS = ("bonus", "discount")
 CROWDING_OF = ("form", "answer", "probe")  # --crowding-of joins them with "+", each with an optional ":share"
+NO_CONSENSUS_CHARGES = ("whole", "crowded")
 SCALE_REWARDS = ("group", "batch", "none")  # TRL's
 
 
@@ -124,6 +125,11 @@ class GRPOSettings:
     # recall fell to 33-40 % on two, and by text alone another target's fell to 33 %
     # (BENCHMARKS.md, section 3).
     crowding_of: str = "probe+form:0.5"
+    # What a valid probe the references did not answer together (they split, or one was unsure)
+    # pays: the whole charge, as an invalid one does; or ("crowded") what the most crowded probe
+    # of its path pays, so that a question always answered together ("is it day or night ?") is
+    # no cheaper than one whose premise may be missing.
+    no_consensus_charge: str = "whole"
     # The share of each group's probes that start with a form the auditor wrote before (with a
     # consensus), drawn at random; the auditor writes the rest. A group that has settled on one
     # form otherwise gives no gradient towards another, whatever the reward (exploration.py).
@@ -161,6 +167,9 @@ class GRPOSettings:
         if self.crowding < 0:
             raise UserError(f"--crowding {self.crowding}: must be at least 0")
         crowding_measures(self.crowding_of)
+        if self.no_consensus_charge not in NO_CONSENSUS_CHARGES:
+            raise UserError(f"unknown --no-consensus-charge {self.no_consensus_charge!r} (choose from "
+                            f"{', '.join(NO_CONSENSUS_CHARGES)})")  # fmt: skip
         if not 0 <= self.explore <= 1:
             raise UserError(f"--explore {self.explore}: a share of each group, between 0 and 1")
         if self.novelty_power <= 0:
@@ -241,8 +250,9 @@ class AuditReward:
     ``memory`` probes of its path with a consensus that start with its words (its form), or
     (``crowding_of``) whose consensus answer or whole text is its own, measured before the step; a
     probe without a consensus (invalid, or the references split or unsure) pays the whole
-    ``crowding``: garbage never beats the most crowded form. With several measures ("probe+form:0.5")
-    each is charged so, times its share.
+    ``crowding``: garbage never beats the most crowded form; with ``no_consensus_charge="crowded"``
+    a valid one pays what the path's most crowded probe pays. With several measures
+    ("probe+form:0.5") each is charged so, times its share.
     """
 
     __name__ = "audit_score"  # TRL logs rewards under their function's name
@@ -250,13 +260,14 @@ class AuditReward:
     def __init__(self, panel: Panel, synthesizer: Synthesizer, sources: Sequence[SourceImage], novelty: float,
                  memory: int, curves: Path | None = None, novelty_of: str = "probe", novelty_as: str = "bonus",
                  crowding: float = 0.0, explorer: FormExplorer | None = None,
-                 crowding_of: str = "form", novelty_power: float = 1.0) -> None:  # fmt: skip
+                 crowding_of: str = "form", novelty_power: float = 1.0,
+                 no_consensus_charge: str = "whole") -> None:  # fmt: skip
         self.panel, self.synthesizer, self.sources = panel, synthesizer, sources
         self.explorer = explorer
         self.novelty, self.novelty_of, self.novelty_as = novelty, novelty_of, novelty_as
         self.novelty_power = novelty_power
         self.recent: deque[Any] = deque(maxlen=memory)  # embeddings, or forms
-        self.crowding = crowding
+        self.crowding, self.no_consensus_charge = crowding, no_consensus_charge
         # Per measure and path, what the recent probes with a consensus were like.
         self.shares = crowding_measures(crowding_of)
         self.written: dict[str, dict[str, deque[str]]] = {
@@ -293,8 +304,8 @@ class AuditReward:
         consensus = [a.consensus if a is not None else None for a in answers]
         agreed = [(kind, probe_form(text)) if c is not None else None for text, kind, c in zip(texts, task, consensus)]
         for measure, memory in self.written.items() if self.crowding else ():
-            keys = [(kind, crowding_key(measure, text, c)) if c is not None else None
-                    for text, kind, c in zip(texts, task, consensus)]  # fmt: skip
+            keys = [None if a is None else (kind, None if c is None else crowding_key(measure, text, c))
+                    for text, kind, a, c in zip(texts, task, answers, consensus)]  # fmt: skip
             rewards = [r - self.shares[measure] * cost for r, cost in zip(rewards, self._crowding(memory, keys))]
         if self.explorer is not None:
             for written in filter(None, agreed):
@@ -323,21 +334,24 @@ class AuditReward:
             self.recent.append(form)
         return novelty
 
-    def _crowding(self, memory: dict[str, deque[str]], keys: Sequence[tuple[str, str] | None]) -> list[float]:
-        # ``keys``: (path, crowding_key) of each probe the references answered together, else None. A
-        # question whose premise the image lacks splits them or leaves them unsure more often, so
-        # a rare form pays less for it: such a probe pays the whole weight, as an invalid one does.
+    def _crowding(self, memory: dict[str, deque[str]], keys: Sequence[tuple[str, str | None] | None]) -> list[float]:
+        # ``keys``: (path, crowding_key) of each probe the references answered together, (path, None) of
+        # a valid one they did not, None of an invalid one. A question whose premise the image lacks
+        # splits them or leaves them unsure more often, so a rare form pays less for it: such a probe
+        # pays the whole weight, as an invalid one does (or, "crowded", as the path's most crowded).
         # Against the memory before the step: a group's equal forms cost the same, whatever their order.
         before = {task: (Counter(recent), len(recent)) for task, recent in memory.items()}
         costs = []
         for written in keys:
-            if written is None:
+            if written is None or (written[1] is None and self.no_consensus_charge == "whole"):
                 costs.append(self.crowding)
                 continue
             task, key = written
             counts, size = before[task]
-            costs.append(self.crowding * (counts[key] / size if size else 0.0))
-            memory[task].append(key)
+            crowded = counts[key] if key is not None else max(counts.values(), default=0)
+            costs.append(self.crowding * (crowded / size if size else 0.0))
+            if key is not None:
+                memory[task].append(key)
         return costs
 
     def _log(self, state: Any, probes: list[Probe], answers: list[Answers | None], texts: list[str],
@@ -452,7 +466,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
         if settings.explore else None
     reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory, out / CURVES,
                          settings.novelty_of, settings.novelty_as, settings.crowding, explorer,
-                         settings.crowding_of, settings.novelty_power)  # fmt: skip
+                         settings.crowding_of, settings.novelty_power, settings.no_consensus_charge)  # fmt: skip
     model = load_pretrained(AutoModelForImageTextToText, source, settings.revision, use_safetensors=True,
                             dtype=settings.dtype, trust_remote_code=settings.trust_remote_code)  # fmt: skip
     processor = load_processor(source, settings.revision, settings.trust_remote_code)

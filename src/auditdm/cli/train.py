@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 from auditdm.cli import comma_list, config_from, field_option, model_flags, optional_float, quiet_flag, synthesis_flags
-from auditdm.grpo import NOVELTY_AS, NOVELTY_OF, SCALE_REWARDS, GRPOSettings
+from auditdm.grpo import NO_CONSENSUS_CHARGES, NOVELTY_AS, NOVELTY_OF, SCALE_REWARDS, GRPOSettings
 from auditdm.prompts import PROMPT_SETS
 from auditdm.records import TASKS
 
@@ -79,6 +79,9 @@ def add_train_auditor(commands: argparse._SubParsersAction) -> None:  # type: ig
            "references' consensus answer (answer), or their whole text (probe: one question asked of every image "
            "is crowded, the other questions of its form are not); several join with '+', each charged in full "
            "or at a share of W: probe+form:0.5 (default: %(default)s)", metavar="MEASURES")  # fmt: skip
+    option("--no-consensus-charge", "what a valid probe the references did not answer together pays: the whole W, as "
+           "an invalid one does (whole), or what the most crowded probe of its path pays (crowded) "
+           "(default: %(default)s)", choices=NO_CONSENSUS_CHARGES)  # fmt: skip
     option("--explore", "the share of each group's probes that start with a form written before with a consensus, "
            "drawn at random, so that a group of one form still holds others; 0: off (default: %(default)s)",
            type=float, metavar="SHARE")  # fmt: skip
