@@ -17,11 +17,15 @@ import pytest
 from safetensors.torch import load_file
 
 from auditdm.auditor import load_auditor
+from auditdm.errors import UserError
 from auditdm.exploration import MIN_SEEN, FormExplorer, per_token_extended
 from auditdm.grpo import (
+    DIVERGED_WINDOW,
     AuditReward,
     GRPOSettings,
+    check_not_diverged,
     completion_text,
+    diverged,
     grpo_config,
     probe_form,
     read_curves,
@@ -154,6 +158,21 @@ def test_crowding_charges_each_probe_the_share_of_its_form_and_one_without_a_con
     rewards = unsure(prompts=[None] * 12, completions=texts, task=tasks, source=list(range(12)))
     assert rewards == [-0.5] * 12  # no reference sure enough, no consensus: charged as if invalid
     assert not any(unsure.written["form"].values())  # and not remembered as written
+
+
+def test_a_training_whose_probes_stop_being_valid_is_called_diverged_naming_the_checkpoint_before(tmp_path) -> None:
+    window = DIVERGED_WINDOW
+    assert not diverged([0.65] * window + [0.92] * 3 * window)  # the baseline's validity, then learnt
+    assert not diverged([0.9] * window + [0.1] * (window - 1))  # too few steps to tell
+    assert not diverged([0.9] * 2 * window + [0.1] * (window // 3))  # a dip, not yet half of the best
+    collapsed = [0.7] * window + [0.9] * 2 * window + [0.1] * window  # a run that wrote garbage from then on
+    assert diverged(collapsed)
+    for step in (100, 150, 200):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    check_not_diverged(tmp_path, 200, collapsed[:-window])  # nothing to say before
+    with pytest.raises(UserError, match=rf"stopped at step 200: .* 10 % .* against 90 % at best\. "
+                                        rf".*checkpoint-150 is the last checkpoint before it"):  # fmt: skip
+        check_not_diverged(tmp_path, 200, collapsed)
 
 
 def test_a_valid_probe_without_a_consensus_can_pay_what_the_most_crowded_probe_pays(panel) -> None:
@@ -296,8 +315,6 @@ def test_the_reward_scaling_reaches_trl(tmp_path) -> None:
 
 
 def test_bad_settings_are_clear(tmp_path) -> None:
-    from auditdm.errors import UserError
-
     with pytest.raises(UserError, match="multiple of --group-size"):
         GRPOSettings(train_batch_size=10, group_size=4)
     with pytest.raises(UserError, match="unknown path"):

@@ -49,6 +49,9 @@ NOVELTY_AS = ("bonus", "discount")
 CROWDING_OF = ("form", "answer", "probe")  # --crowding-of joins them with "+", each with an optional ":share"
 NO_CONSENSUS_CHARGES = ("whole", "crowded")
 SCALE_REWARDS = ("group", "batch", "none")  # TRL's
+# A training whose probes' validity, averaged over this many steps, falls below half its best has
+# diverged: once every probe of a group is garbage, they all earn the same and nothing pulls it back.
+DIVERGED_WINDOW = 50
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,7 @@ class AuditReward:
         self.written: dict[str, dict[str, deque[str]]] = {
             measure: {task: deque(maxlen=memory) for task in TASKS} for measure in self.shares}
         self.curves = curves
+        self.validity: list[float] = []  # each step's share of valid probes, for the divergence guard
 
     def probes(self, texts: Sequence[str], tasks: Sequence[str], sources: Sequence[int]) -> list[Probe]:
         """The probes the completions stand for, made as the audit makes them: a question is
@@ -356,6 +360,7 @@ class AuditReward:
 
     def _log(self, state: Any, probes: list[Probe], answers: list[Answers | None], texts: list[str],
              rewards: list[float]) -> None:  # fmt: skip
+        self.validity.append(sum(p.error is None for p in probes) / len(probes))
         if self.curves is None:
             return
         flagged = [t for t, a in zip(texts, answers) if a and a.score]
@@ -363,11 +368,19 @@ class AuditReward:
             "step": int(getattr(state, "global_step", 0)) + 1,
             "reward": float(np.mean(rewards)),
             "flag_rate": len(flagged) / len(probes),
-            "validity": sum(p.error is None for p in probes) / len(probes),
+            "validity": self.validity[-1],
             "diversity": len(set(flagged)) / len(flagged) if flagged else 0.0,  # distinct among flagged
         }
         with self.curves.open("a") as file:
             file.write(json.dumps(row) + "\n")
+
+
+def diverged(validity: Sequence[float], window: int = DIVERGED_WINDOW) -> bool:
+    """Whether the mean validity of the last ``window`` steps is below half the best such mean."""
+    if len(validity) < 2 * window:
+        return False
+    means = np.convolve(validity, np.ones(window) / window, mode="valid")
+    return bool(means[-1] < means.max() / 2)
 
 
 def probe_form(text: str) -> str:
@@ -485,6 +498,9 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
             step = state.global_step
             write_card(out / f"checkpoint-{step}", settings, read_curves(out, step), step)
 
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            control.should_training_stop |= diverged(reward.validity)
+
     rewards: list[Any] = [reward]  # a callable object, as TRL's reward functions may be
     with warnings.catch_warnings():  # that rollout_func is experimental in TRL is ours to know, not the user's
         warnings.filterwarnings("ignore", message="You are using 'rollout_func'")
@@ -500,6 +516,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint[0]) if checkpoint else None)
     seconds = time.perf_counter() - started
+    check_not_diverged(out, trainer.state.global_step, reward.validity)
     final = final or out / "final"
     trained: Any = trainer.model
     if settings.lora_rank:
@@ -509,6 +526,19 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     # A resumed run counts only its own time.
     write_card(final, settings, read_curves(out), settings.steps, train_seconds=round(seconds, 1))
     return final
+
+
+def check_not_diverged(out: Path, step: int, validity: Sequence[float]) -> None:
+    """A clear error, naming the last checkpoint before it, if the training in ``out`` has diverged."""
+    if not diverged(validity):
+        return
+    best = max(np.convolve(validity, np.ones(DIVERGED_WINDOW) / DIVERGED_WINDOW, mode="valid"))
+    before = [path for n, path in _checkpoints(out) if n <= step - DIVERGED_WINDOW]
+    fallback = f"{before[-1]} is the last checkpoint before it: audit with it, or train" if before else "Train"
+    raise UserError(f"{out}: the training diverged and was stopped at step {step}: over its last {DIVERGED_WINDOW} "
+                    f"steps {100 * float(np.mean(validity[-DIVERGED_WINDOW:])):.0f} % of the auditor's probes were "
+                    f"valid, against {100 * best:.0f} % at best. {fallback} again with another --seed or a lower "
+                    "--lr (no final auditor was written)")  # fmt: skip
 
 
 def _settings_for(settings: GRPOSettings, out: Path, resume: bool) -> GRPOSettings:
@@ -522,6 +552,10 @@ def _settings_for(settings: GRPOSettings, out: Path, resume: bool) -> GRPOSettin
     return settings
 
 
+def _checkpoints(out: Path) -> list[tuple[int, Path]]:
+    return sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit())
+
+
 def _last_checkpoint(out: Path) -> tuple[Path, int] | None:
-    steps = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit())
+    steps = _checkpoints(out)
     return (steps[-1][1], steps[-1][0]) if steps else None
