@@ -21,6 +21,7 @@ from auditdm.errors import UserError
 from auditdm.exploration import MIN_SEEN, FormExplorer, per_token_extended
 from auditdm.grpo import (
     DIVERGED_WINDOW,
+    REWARD_STATE,
     AuditReward,
     GRPOSettings,
     check_not_diverged,
@@ -175,6 +176,30 @@ def test_a_training_whose_probes_stop_being_valid_is_called_diverged_naming_the_
         check_not_diverged(tmp_path, 200, collapsed)
 
 
+@pytest.mark.parametrize("novelty_of", ["form", "probe"])
+def test_a_reward_restored_from_its_saved_state_pays_as_the_one_never_stopped(panel, novelty_of) -> None:
+    texts = ["how many circles are there ?", "is there a red circle ?", "what time does the clock show ?",
+             "make it night", "is it day or night ?", "how many green objects are there ?"] * 2  # fmt: skip
+    tasks = ["question"] * 3 + ["edit"] + ["question"] * 2
+    tasks *= 2
+
+    def fresh() -> AuditReward:
+        return reward_for(panel, novelty=1.0, novelty_of=novelty_of, novelty_as="discount", memory=16, crowding=0.5,
+                          crowding_of="probe+form:0.5", explorer=FormExplorer(0.5, 4, "auditdm", 0))  # fmt: skip
+
+    def pay(reward: AuditReward) -> list[float]:
+        return reward(prompts=[None] * len(texts), completions=texts, task=tasks, source=list(range(len(texts))))
+
+    running, restored = fresh(), fresh()
+    first = pay(running)
+    restored.restore(json.loads(json.dumps(running.state())))  # through the checkpoint's file format
+    resumed, again = pay(restored), pay(running)
+    assert resumed == pytest.approx(again)
+    assert resumed != pytest.approx(first)  # the memories change what the same probes earn
+    assert restored.explorer.forms(tasks) == running.explorer.forms(tasks)
+    assert restored.validity == running.validity
+
+
 def test_a_valid_probe_without_a_consensus_can_pay_what_the_most_crowded_probe_pays(panel) -> None:
     texts = ["how many circles are there ?", "what time does the clock show ?",
              "how many green objects are question at"]  # fmt: skip
@@ -302,9 +327,15 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(tmp_path) -> None:
     assert resumed.returncode == 0, resumed.stderr
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
-    steps = [json.loads(line)["step"] for line in (out / "curves.jsonl").read_text().splitlines()]
-    assert steps == list(range(1, 7))  # every step logged once
+    curves = [json.loads(line) for line in (out / "curves.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in curves] == list(range(1, 7))  # every step logged once
     assert (out / "final" / "model.safetensors").exists()
+    # The reward's memories come back with the checkpoint: the resumed run's next checkpoint remembers
+    # the steps before the kill as well as its own.
+    saved, after = (json.loads((out / f"checkpoint-{n}" / REWARD_STATE).read_text()) for n in (2, 4))
+    assert len(saved["validity"]) == 2 and after["validity"][:2] == saved["validity"] and len(after["validity"]) == 4
+    assert all(after["explorer"]["seen"][task].get(form, 0) >= count
+               for task, forms in saved["explorer"]["seen"].items() for form, count in forms.items())  # fmt: skip
 
 
 def test_the_reward_scaling_reaches_trl(tmp_path) -> None:

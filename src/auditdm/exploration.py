@@ -38,6 +38,17 @@ class FormExplorer:
         self.seen: dict[str, Counter[str]] = {task: Counter() for task in TASKS}
         self.rng = random.Random(f"explore:{seed}")
 
+    def state(self) -> dict[str, Any]:
+        """What the explorer has learnt and where its draws stand, as JSON (saved with a checkpoint)."""
+        version, internal, gauss = self.rng.getstate()
+        return {"seen": {task: dict(forms) for task, forms in self.seen.items()}, "rng": [version, internal, gauss]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint's ``state()``."""
+        self.seen = {task: Counter(state["seen"].get(task, {})) for task in TASKS}
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+
     def record(self, task: str, form: str) -> None:
         """A probe of ``task`` that starts with ``form`` reached a consensus."""
         self.seen[task][form] += 1

@@ -43,6 +43,7 @@ from auditdm.synth import SynthesisOptions, Synthesizer
 
 SETTINGS = "settings.json"
 CURVES = "curves.jsonl"
+REWARD_STATE = "reward-state.json"  # in each checkpoint: the reward's memories, for a resume
 NOVELTY_OF = ("probe", "answer", "form")
 FORM_WORDS = 2  # a form is the first words of what the auditor wrote: VQA's "question type"
 NOVELTY_AS = ("bonus", "discount")
@@ -278,6 +279,26 @@ class AuditReward:
         self.curves = curves
         self.validity: list[float] = []  # each step's share of valid probes, for the divergence guard
 
+    def state(self) -> dict[str, Any]:
+        """The memories the reward depends on, as JSON: saved with each checkpoint, so that a resumed
+        training charges and discounts as the uninterrupted one would."""
+        recent = [v.tolist() if isinstance(v, np.ndarray) else v for v in self.recent]
+        written = {measure: {task: list(memory) for task, memory in paths.items()}
+                   for measure, paths in self.written.items()}  # fmt: skip
+        return {"recent": recent, "written": written, "validity": self.validity,
+                "explorer": self.explorer.state() if self.explorer else None}  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint's ``state()``."""
+        as_vectors = self.novelty_of != "form"
+        self.recent.extend(np.asarray(v, dtype=np.float32) if as_vectors else v for v in state["recent"])
+        for measure, paths in self.written.items():
+            for task, memory in paths.items():
+                memory.extend(state["written"].get(measure, {}).get(task, []))
+        self.validity = list(state["validity"])
+        if self.explorer is not None and state["explorer"] is not None:
+            self.explorer.restore(state["explorer"])
+
     def probes(self, texts: Sequence[str], tasks: Sequence[str], sources: Sequence[int]) -> list[Probe]:
         """The probes the completions stand for, made as the audit makes them: a question is
         (Q*, I); a caption or an edit command is (Q, I*), asked the image's original question."""
@@ -480,6 +501,8 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     reward = AuditReward(panel, synthesizer, sources, settings.novelty, settings.memory, out / CURVES,
                          settings.novelty_of, settings.novelty_as, settings.crowding, explorer,
                          settings.crowding_of, settings.novelty_power, settings.no_consensus_charge)  # fmt: skip
+    if checkpoint is not None and (checkpoint[0] / REWARD_STATE).is_file():  # a checkpoint of before has none
+        reward.restore(json.loads((checkpoint[0] / REWARD_STATE).read_text()))
     model = load_pretrained(AutoModelForImageTextToText, source, settings.revision, use_safetensors=True,
                             dtype=settings.dtype, trust_remote_code=settings.trust_remote_code)  # fmt: skip
     processor = load_processor(source, settings.revision, settings.trust_remote_code)
@@ -496,6 +519,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             step = state.global_step
+            write_text(out / f"checkpoint-{step}" / REWARD_STATE, json.dumps(reward.state()))
             write_card(out / f"checkpoint-{step}", settings, read_curves(out, step), step)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
