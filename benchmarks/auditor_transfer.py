@@ -64,14 +64,22 @@ def train_target(out: Path, name: str) -> None:
     _run(command, out / "logs" / f"target-{name}.log")
 
 
-def train_auditor(out: Path, tag: str, name: str, train_args: list[str]) -> None:
+def train_auditor(out: Path, tag: str, name: str, train_args: list[str]) -> bool:
+    """Whether the variant has a trained auditor; a training that fails (one that diverged) is
+    reported with its log's last line, and the other variants go on."""
     folder = out / tag / name
     if (folder / "final").exists():
-        return
+        return True
     resume = ["--resume"] if folder.exists() else []
     command = [sys.executable, "-m", "auditdm", "train-auditor", "-o", str(folder), *resume,
                "--target", f"hf:{out / 'targets' / name}", "--references", ",".join(REFERENCES), *train_args]  # fmt: skip
-    _run(command, out / "logs" / f"auditor-{tag}-{name}.log")
+    log = out / "logs" / f"auditor-{tag}-{name}.log"
+    try:
+        _run(command, log)
+    except subprocess.CalledProcessError:
+        print(f"{name}: the training failed: {log.read_text().strip().splitlines()[-1]}", flush=True)
+        return False
+    return True
 
 
 def audit_row(target: str, auditor: str, images: int, folder: Path) -> dict[str, Any]:
@@ -106,7 +114,9 @@ def main() -> None:
     names = args.variant or list(VARIANTS)
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda name: train_target(args.out, name), names))
-        list(pool.map(lambda name: train_auditor(args.out, args.tag, name, args.train_arg), names))
+        trained = list(pool.map(lambda name: train_auditor(args.out, args.tag, name, args.train_arg), names))
+    failed = [name for name, ok in zip(names, trained) if not ok]
+    names = [name for name in names if name not in failed]
     results = args.out / args.tag / "results.jsonl"
     results.parent.mkdir(parents=True, exist_ok=True)
     done = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
@@ -137,6 +147,7 @@ def main() -> None:
         if row["auditor"].endswith("/final"):
             met &= (row["genuine"] >= BARS["genuine"] and ratio >= BARS["ratio"]
                     and (row["recall"] or 0) >= BARS["recall"] and row["train_minutes"] <= BARS["minutes"])  # fmt: skip
+    met &= not failed
     print(f"\nbars (>= {100 * BARS['genuine']:.0f} % genuine, >= {BARS['ratio']:.0f}x, recall >= "
           f"{100 * BARS['recall']:.0f} %, <= {BARS['minutes']:.0f} min) met on every variant: {met}")
 
