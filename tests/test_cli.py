@@ -34,6 +34,17 @@ def test_render_edit_ask_round_trip(tmp_path) -> None:
     assert asked.stdout.strip() == "9:00" and "skill: clock" in asked.stderr
 
 
+def test_world_ask_loads_the_model_with_the_model_flags(tmp_path) -> None:
+    image = tmp_path / "a.png"
+    assert run("world", "render", CAPTION, "-o", str(image)).returncode == 0
+    ask = ["world", "ask", str(image), "what time does the clock show ?", "--model", "world:target"]
+    full, short, refused = run(*ask), run(*ask, "--max-new-tokens", "1"), run(*ask, "--max-new-tokens", "0")
+    assert full.returncode == short.returncode == 0, full.stderr + short.stderr
+    assert 0 < len(short.stdout.strip()) < len(full.stdout.strip())  # a clock's time is several tokens
+    assert full.stdout.startswith(short.stdout.strip())
+    assert refused.returncode == 2 and "--max-new-tokens 0: must be at least 1" in refused.stderr
+
+
 def test_oracle_says_why_there_is_no_answer(tmp_path, capsys) -> None:
     image = tmp_path / "a.png"
     assert main(["world", "render", CAPTION, "-o", str(image)]) == 0

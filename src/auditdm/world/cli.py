@@ -10,7 +10,7 @@ from pathlib import Path
 
 from auditdm.audit import AuditConfig
 from auditdm.cli import comma_list, field_option, model_flags, quiet_flag
-from auditdm.errors import UserError
+from auditdm.errors import UserError, check_positive
 
 
 def _world_render(args: argparse.Namespace) -> int:
@@ -45,11 +45,14 @@ def _world_ask(args: argparse.Namespace) -> int:
     from auditdm.world.parse import parse_question
     from auditdm.world.render import scene_of
 
+    check_positive(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     image = open_image(args.image)
     if args.model:
         from auditdm.world.zoo.evaluate import ask_model
 
-        print(ask_model(args.model, image, args.question))
+        options = {"batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens, "revision": args.revision,
+                   "trust_remote_code": args.trust_remote_code}  # fmt: skip
+        print(ask_model(args.model, image, args.question, **options))
         return 0
     question = parse_question(args.question)
     scene = scene_of(image, source=str(args.image))
@@ -74,6 +77,7 @@ def _world_train(args: argparse.Namespace) -> int:
 def _world_eval(args: argparse.Namespace) -> int:
     from auditdm.world.zoo.evaluate import evaluate_zoo, format_table
 
+    check_positive(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, per_skill=args.per_skill)
     report = evaluate_zoo(
         zoo_dir=Path(args.zoo) if args.zoo else None,
         names=args.models,
@@ -119,6 +123,7 @@ def add_world(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
     ask.add_argument("image", type=Path)
     ask.add_argument("question", help='e.g. "what time does the clock show ?"')
     ask.add_argument("--model", help="answer with this model instead of the oracle (world:target, hf:PATH)")
+    model_flags(functools.partial(field_option, ask, AuditConfig))  # as every command that loads a model
     ask.add_argument("-v", "--verbose", action="store_true", help="also print the skill the question tests")
     ask.set_defaults(handler=_world_ask)
 

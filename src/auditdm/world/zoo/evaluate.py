@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
-def ask_model(spec: str, image: Image.Image, question: str) -> str:
-    """One model's answer to one question (``auditdm world ask --model``)."""
-    return load_model(spec).generate([image], [question])[0]
+def ask_model(spec: str, image: Image.Image, question: str, **options: Any) -> str:
+    """One model's answer to one question (``auditdm world ask --model``); ``options`` as
+    :func:`auditdm.models.load_model` takes them."""
+    return load_model(spec, **options).generate([image], [question])[0]
 
 
 def _summary(per_skill: dict[str, float]) -> dict[str, Any]:
