@@ -366,6 +366,7 @@ class AuditReward:
         # pays the whole weight, as an invalid one does (or, "crowded", as the path's most crowded).
         # Against the memory before the step: a group's equal forms cost the same, whatever their order.
         before = {task: (Counter(recent), len(recent)) for task, recent in memory.items()}
+        most = {task: max(counts.values(), default=0) for task, (counts, _) in before.items()}  # once per step
         costs = []
         for written in keys:
             if written is None or (written[1] is None and self.no_consensus_charge == "whole"):
@@ -373,7 +374,7 @@ class AuditReward:
                 continue
             task, key = written
             counts, size = before[task]
-            crowded = counts[key] if key is not None else max(counts.values(), default=0)
+            crowded = counts[key] if key is not None else most[task]
             costs.append(self.crowding * (crowded / size if size else 0.0))
             if key is not None:
                 memory[task].append(key)
@@ -400,8 +401,12 @@ def diverged(validity: Sequence[float], window: int = DIVERGED_WINDOW) -> bool:
     """Whether the mean validity of the last ``window`` steps is below half the best such mean."""
     if len(validity) < 2 * window:
         return False
-    means = np.convolve(validity, np.ones(window) / window, mode="valid")
+    means = _window_means(validity, window)
     return bool(means[-1] < means.max() / 2)
+
+
+def _window_means(validity: Sequence[float], window: int) -> np.ndarray:
+    return np.convolve(validity, np.ones(window) / window, mode="valid")
 
 
 def probe_form(text: str) -> str:
@@ -556,7 +561,7 @@ def check_not_diverged(out: Path, step: int, validity: Sequence[float]) -> None:
     """A clear error, naming the last checkpoint before it, if the training in ``out`` has diverged."""
     if not diverged(validity):
         return
-    best = max(np.convolve(validity, np.ones(DIVERGED_WINDOW) / DIVERGED_WINDOW, mode="valid"))
+    best = _window_means(validity, DIVERGED_WINDOW).max()
     before = [path for n, path in _checkpoints(out) if n <= step - DIVERGED_WINDOW]
     fallback = f"{before[-1]} is the last checkpoint before it: audit with it, or train" if before else "Train"
     raise UserError(f"{out}: the training diverged and was stopped at step {step}: over its last {DIVERGED_WINDOW} "
