@@ -2,6 +2,7 @@
 
     python benchmarks/auditor_transfer.py                          # the default recipe
     python benchmarks/auditor_transfer.py --tag gate --train-arg=--min-confidence=0.6
+    python benchmarks/auditor_transfer.py --explore 0 --explore 0.5    # also audit with audit --explore 0.5
 
 Four target variants, retrained from the target's recipe with other seeds, data mixes and
 sizes (VARIANTS; rebuilt with `auditdm world train` when missing), stand in for a user's own
@@ -82,14 +83,14 @@ def train_auditor(out: Path, tag: str, name: str, train_args: list[str]) -> bool
     return True
 
 
-def audit_row(target: str, auditor: str, images: int, folder: Path) -> dict[str, Any]:
+def audit_row(target: str, auditor: str, images: int, folder: Path, explore: float) -> dict[str, Any]:
     config = AuditConfig(target=target, references=REFERENCES, auditor=auditor, probes=images, image_count=images,
-                         seed=HELD_OUT_SEED)  # fmt: skip
+                         seed=HELD_OUT_SEED, explore=explore)  # fmt: skip
     summary = start_audit(config, folder, progress=False).to_dict()
     verified = summary["verified"]
     card = auditor_card(auditor)
     return {
-        "target": target, "auditor": auditor, "success": verified["search_success_rate"],
+        "target": target, "auditor": auditor, "explore": explore, "success": verified["search_success_rate"],
         "genuine": verified["precision"]["genuine"], "shared": verified["precision"]["unanswerable"],
         "recall": verified["weakness_recall"], "weak_skills": verified["weak_skills"],
         "consensus_blind": verified["consensus_blind"], "genuine_by_skill": verified["genuine_by_skill"],
@@ -110,6 +111,8 @@ def main() -> None:
                         help="audit each variant with this auditor too, e.g. world:auditor (repeatable)")
     parser.add_argument("--images", type=int, default=1000, help="held-out images, one probe each")
     parser.add_argument("--jobs", type=int, default=2, help="trainings at once, one thread each")
+    parser.add_argument("--explore", type=float, action="append", metavar="SHARE",
+                        help="audit the trained auditor with audit --explore SHARE (repeatable; default: 0)")
     args = parser.parse_args()
     names = args.variant or list(VARIANTS)
     with ThreadPoolExecutor(args.jobs) as pool:
@@ -124,32 +127,39 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, results.open("a") as sink:
         for name in names:
             target = f"hf:{args.out / 'targets' / name}"
-            auditors = ["world:baseline", *args.also, str(args.out / args.tag / name / "final")]
-            for i, auditor in enumerate(auditors):
-                row = next((r for r in done if (r["variant"], r["auditor"]) == (name, auditor)), None)
+            trained = str(args.out / args.tag / name / "final")
+            auditors = [("world:baseline", 0.0), *((a, 0.0) for a in args.also),
+                        *((trained, share) for share in args.explore or [0.0])]  # fmt: skip
+            for i, (auditor, explore) in enumerate(auditors):
+                key = (name, auditor, explore)
+                row = next((r for r in done if (r["variant"], r["auditor"], r.get("explore", 0.0)) == key), None)
                 if row is None:  # not audited by an earlier run of this script
                     row = {"variant": name, "recipe": args.tag, **audit_row(target, auditor, args.images,
-                                                                           Path(scratch) / f"{name}-{i}")}
+                                                                           Path(scratch) / f"{name}-{i}", explore)}
                     sink.write(json.dumps(row) + "\n")
                     sink.flush()
                 rows.append(row)
-    print(f"\n{'variant':<14} {'auditor':<34} {'success':>8} {'x base':>7} {'genuine':>8} {'shared':>7} "
-          f"{'recall':>7} {'min':>5}  weak skills seen / blind")
-    met = True
+    print(f"\n{'variant':<14} {'auditor':<34} {'explore':>7} {'success':>8} {'x base':>7} {'genuine':>8} "
+          f"{'shared':>7} {'recall':>7} {'min':>5}  weak skills seen / blind")
+    shares = args.explore or [0.0]
+    met = dict.fromkeys(shares, not failed)
     for row in rows:
         base = next(r["success"] for r in rows if r["variant"] == row["variant"] and r["auditor"] == "world:baseline")
         ratio = row["success"] / base if base else float("inf")
         recall = "-" if row["recall"] is None else f"{100 * row['recall']:.0f} %"
         minutes = "" if row["train_minutes"] is None else f"{row['train_minutes']:.1f}"
-        print(f"{row['variant']:<14} {row['auditor'][-34:]:<34} {100 * row['success']:6.1f} % {ratio:6.1f}x "
+        print(f"{row['variant']:<14} {row['auditor'][-34:]:<34} {row.get('explore', 0.0):7.2f} "
+              f"{100 * row['success']:6.1f} % {ratio:6.1f}x "
               f"{100 * row['genuine']:6.1f} % {100 * row['shared']:5.1f} % {recall:>7} {minutes:>5}  "
               f"{','.join(row['weak_skills'] or [])} / {','.join(row['consensus_blind'] or [])}")
         if row["auditor"].endswith("/final"):
-            met &= (row["genuine"] >= BARS["genuine"] and ratio >= BARS["ratio"]
-                    and (row["recall"] or 0) >= BARS["recall"] and row["train_minutes"] <= BARS["minutes"])  # fmt: skip
-    met &= not failed
-    print(f"\nbars (>= {100 * BARS['genuine']:.0f} % genuine, >= {BARS['ratio']:.0f}x, recall >= "
-          f"{100 * BARS['recall']:.0f} %, <= {BARS['minutes']:.0f} min) met on every variant: {met}")
+            met[row.get("explore", 0.0)] &= (row["genuine"] >= BARS["genuine"] and ratio >= BARS["ratio"]
+                                             and (row["recall"] or 0) >= BARS["recall"]
+                                             and row["train_minutes"] <= BARS["minutes"])  # fmt: skip
+    for share in shares:
+        print(f"\nbars (>= {100 * BARS['genuine']:.0f} % genuine, >= {BARS['ratio']:.0f}x, recall >= "
+              f"{100 * BARS['recall']:.0f} %, <= {BARS['minutes']:.0f} min) met on every variant with --explore "
+              f"{share}: {met[share]}")
 
 
 if __name__ == "__main__":

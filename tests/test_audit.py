@@ -20,6 +20,7 @@ from auditdm.probes import plan_probe
 from auditdm.records import Picture, SourceImage
 from auditdm.store import FORMAT, RunStore
 from auditdm.world.zoo.cards import find_model
+from factories import auditor_with_forms
 
 SMALL = ["--image-count", "4", "--weak-skill-questions", "3", "--commit-every", "5"]
 
@@ -85,6 +86,17 @@ def test_each_pairing(tmp_path, pairing) -> None:
             assert probe.question == original
         if probe.error is None and pairing != "question":
             assert probe.image != probe.parent_image or probe.synthesis == "caption"
+
+
+def test_an_exploring_audit_starts_the_auditors_texts_with_the_forms_of_its_card(tmp_path) -> None:
+    folder = auditor_with_forms(tmp_path / "auditor", {"question": ["how many"], "caption": ["a large"]})
+    result = audit("--auditor", str(folder), "--explore", "1", "--probes", "8", "--pairings", "question,image",
+                   "--synthesis", "caption", *SMALL, "-o", str(tmp_path / "run"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    probes = list(RunStore.open(tmp_path / "run").probes())
+    assert {p.pairing for p in probes} == {"question", "image"}
+    assert all(p.question.startswith("how many ") for p in probes if p.pairing == "question")
+    assert all(p.instruction.startswith("a large ") for p in probes if p.pairing == "image")
 
 
 @pytest.mark.slow
@@ -194,6 +206,7 @@ def test_a_crash_at_any_point_resumes_to_the_uninterrupted_run(uninterrupted, tm
         (["--device", "toaster"], "--device 'toaster': not a device"),
         (["--dtype", "float7"], "--dtype 'float7': not a floating-point torch dtype"),
         (["--auditor", "world:nonexistent"], "--auditor world:nonexistent: no world model named 'nonexistent'"),
+        (["--explore", "0.5"], "--explore: world:auditor lists no forms to start its texts with"),
         pytest.param(["--device", "cuda:0"], "--device cuda:0: CUDA is not available",
                      marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is here")),
     ],

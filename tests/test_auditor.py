@@ -11,6 +11,7 @@ from auditdm.world.domain import WORLD
 from auditdm.world.synth import WorldSynthesizer
 from auditdm.world.parse import ParseError, parse_question
 from auditdm.world.zoo.cards import find_model
+from factories import auditor_with_forms
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,30 @@ def test_backends_and_prompt_sets() -> None:
             load_auditor(spec)
     with pytest.raises(UserError, match="unknown prompt set"):
         load_auditor("world:baseline", prompts="clever")
+
+
+FORMS = {"question": ["what color", "how many"], "caption": ["a large"]}
+
+
+def test_explored_texts_start_with_a_form_of_the_card_and_the_auditor_writes_the_rest(tmp_path) -> None:
+    folder = auditor_with_forms(tmp_path / "auditor", FORMS)
+    images = [s.picture.image for s in WORLD.images(40, seed=5)]
+    own = load_auditor(str(folder)).write(images, "question", seed=2)
+    half = load_auditor(str(folder), explore=0.5)
+    texts = half.write(images, "question", seed=2)
+    assert half.write(images, "question", seed=2) == texts  # the draws are the seed's too
+    started = [t for t in texts if t.split()[:2] in (["what", "color"], ["how", "many"])]
+    assert 10 <= len(started) <= 32 and sum(t.startswith("how many") for t in own) < len(started)
+    assert all(len(t.split()) > 2 for t in started)  # the auditor wrote on
+    assert valid_share(started, parse_question) >= 0.5  # and what it wrote follows the words
+    every = load_auditor(str(folder), explore=1.0).write(images, "caption", seed=2)
+    assert all(t.startswith("a large ") for t in every)
+    assert load_auditor(str(folder), explore=1.0).write(images[:4], "edit", seed=2) == \
+        load_auditor(str(folder)).write(images[:4], "edit", seed=2)  # no form known for edits: its own words
+
+
+def test_exploring_needs_forms_and_a_share() -> None:
+    with pytest.raises(UserError, match="world:baseline lists no forms"):
+        load_auditor("world:baseline", explore=0.25)
+    with pytest.raises(UserError, match="--explore 1.5: a share"):
+        load_auditor("world:baseline", explore=1.5)

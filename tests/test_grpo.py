@@ -305,7 +305,11 @@ def test_a_step_changes_the_auditor_and_checkpoints_are_auditors(tmp_path) -> No
     image = WORLD.images(1, seed=0)[0].picture.image
     assert auditor.prompts == "auditdm" and len(auditor.write([image], "question", 0)) == 1
     assert set(read_curves(tmp_path / "run")) == {"reward", "flag_rate", "validity", "diversity"}
-    assert json.loads((final / "auditdm.json").read_text())["curves"]["GRPO reward"]
+    card = json.loads((final / "auditdm.json").read_text())
+    assert card["curves"]["GRPO reward"]
+    # The forms the explorer knew at the end, for an audit's --explore.
+    seen = json.loads((tmp_path / "run" / "checkpoint-2" / REWARD_STATE).read_text())["explorer"]["seen"]
+    assert card["forms"] == {task: sorted(f for f, n in forms.items() if n >= MIN_SEEN) for task, forms in seen.items()}
 
 
 @pytest.mark.slow

@@ -192,6 +192,21 @@ def test_serve_lists_its_model_and_answers_a_plain_client(served) -> None:
     assert model.generate(images, questions) == load_model("world:target").generate(images, questions)
 
 
+def test_a_served_model_continues_the_words_its_reply_is_given_as_in_process(served) -> None:
+    images, questions = world_questions(4)
+    starts = ["the", "", "no", "3"]
+    remote = load_model(f"openai:target@{served}", concurrency=2).generate(images, questions, starts=starts)
+    assert remote == load_model("world:target").generate(images, questions, starts=starts)
+    assert all(reply.startswith(start) for reply, start in zip(remote, starts)) and remote[0] != "the"
+    user = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(images[0])}},
+                                        {"type": "text", "text": questions[0]}]}  # fmt: skip
+    status, body = post(served, {"model": "target", "messages": [user, {"role": "assistant", "content": "the"}],
+                                 "continue_final_message": True, "temperature": 0})  # fmt: skip
+    assert status == 200 and remote[0] == "the " + json.loads(body)["choices"][0]["message"]["content"]
+    status, message = post(served, {"model": "target", "messages": [user], "continue_final_message": True})
+    assert status == 400 and "the assistant message to continue" in message
+
+
 def test_a_rate_limit_is_retried(misbehaving) -> None:
     server, url = misbehaving
     images, questions = world_questions(3)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import auditor_with_forms
 from test_audit import store_rows
 
 from auditdm.audit import AuditConfig, start_audit
@@ -55,6 +56,18 @@ def test_an_audit_on_ray_equals_the_in_process_audit(cluster, in_process, tmp_pa
     probes, answers = store_rows(run_dir)
     assert (probes, answers) == store_rows(in_process)
     assert len(answers) > len(probes)  # the target and the references answered
+
+
+@pytest.mark.slow
+def test_an_exploring_audit_on_ray_equals_the_in_process_one(cluster, tmp_path) -> None:
+    folder = auditor_with_forms(tmp_path / "auditor", {"question": ["how many", "what color"]})
+    config = dataclasses.replace(CONFIG, auditor=str(folder), explore=0.5, pairings=("question",), probes=8,
+                                 references=("world:ref-a",))  # fmt: skip
+    start_audit(config, tmp_path / "local", progress=False)
+    start_audit(dataclasses.replace(config, executor="ray"), tmp_path / "ray", progress=False)
+    probes, answers = store_rows(tmp_path / "ray")
+    assert (probes, answers) == store_rows(tmp_path / "local")
+    assert any(row[9] and row[9].split()[:2] in (["how", "many"], ["what", "color"]) for row in probes)
 
 
 @pytest.mark.slow

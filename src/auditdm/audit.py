@@ -14,7 +14,6 @@ are drawn.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -77,6 +76,7 @@ class AuditConfig:
     min_confidence: float | None = None  # a reference less sure of its answer abstains; None: none do
     judge: str = "exact"
     temperature: float = 1.0  # the auditor's sampling temperature
+    explore: float = 0.0  # the share of the auditor's texts started with a form from its card
     seed: int = 0
     commit_every: int = 50  # probes made and stored together: a killed run loses at most these
     weak_skill_questions: int = 100  # per skill, to find the target's weak skills (on domain images); 0: skip
@@ -269,7 +269,7 @@ def _load(config: AuditConfig) -> tuple[AuditConfig, tuple[Auditor, Panel, Synth
                        load=load, max_new_tokens=config.max_new_tokens, **options)  # fmt: skip
     config = dataclasses.replace(config, references=tuple(r.name for r in panel.references))
     auditor = load_auditor(config.auditor, prompts=config.prompts, temperature=config.temperature, load=load,
-                           **options)  # fmt: skip
+                           explore=config.explore, **options)  # fmt: skip
     synthesizer = synthesize(config.generator, config.editor, config.synthesis_options())
     return config, (auditor, panel, synthesizer)
 
@@ -456,19 +456,20 @@ class _Counted:
         self.model, self.bar, self.size, self.name = model, bar, size, model.name
 
     def generate(self, images: Sequence[Image.Image], prompts: Sequence[str], *, max_new_tokens: int | None = None,
-                 temperature: float = 0.0, seed: int = 0) -> list[str]:  # fmt: skip
-        return self._asked(functools.partial(self.model.generate, max_new_tokens=max_new_tokens,
-                                             temperature=temperature, seed=seed), images, prompts)  # fmt: skip
+                 temperature: float = 0.0, seed: int = 0, starts: Sequence[str] = ()) -> list[str]:  # fmt: skip
+        return self._asked(lambda part: self.model.generate(images[part], prompts[part], max_new_tokens=max_new_tokens,
+                                                            temperature=temperature, seed=seed,
+                                                            starts=starts[part]), len(images))  # fmt: skip
 
     def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:
-        return self._asked(self.model.confidences, images, prompts)
+        return self._asked(lambda part: self.model.confidences(images[part], prompts[part]), len(images))
 
-    def _asked(self, ask: Callable[[Sequence[Image.Image], Sequence[str]], list[T]], images: Sequence[Image.Image],
-               prompts: Sequence[str]) -> list[T]:  # fmt: skip
+    def _asked(self, ask: Callable[[slice], list[T]], count: int) -> list[T]:
         replies: list[T] = []
-        for start in range(0, len(images), self.size):
-            replies += ask(images[start : start + self.size], prompts[start : start + self.size])
-            self.bar.update(len(images[start : start + self.size]))
+        for start in range(0, count, self.size):
+            part = slice(start, start + self.size)
+            replies += ask(part)
+            self.bar.update(len(range(count)[part]))
         return replies
 
 

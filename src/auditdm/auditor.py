@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditdm.backends import MODEL_FORMS, ModelSpec
 from auditdm.errors import UserError
+from auditdm.exploration import form_starts
 from auditdm.models import VLM, load_model, read_card
 from auditdm.prompts import MAX_NEW_TOKENS, PROMPTS
 from auditdm.records import Task
@@ -25,12 +26,16 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Auditor:
     """A VLM prompted with one of the paper's prompt sets, sampling at ``temperature``;
-    ``curves`` are its training curves, from its card (the report plots them)."""
+    ``curves`` are its training curves, from its card (the report plots them). A share
+    ``explore`` of its texts start with a form drawn from ``forms`` (per task: the forms its
+    training saw the references answer together, ``exploration.py``), and it writes the rest."""
 
     model: VLM
     prompts: str
     temperature: float = 1.0
     curves: dict[str, list[float]] = field(default_factory=dict)
+    explore: float = 0.0
+    forms: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.prompts not in PROMPTS:
@@ -43,8 +48,9 @@ class Auditor:
     def write(self, images: Sequence[Image.Image], task: Task, seed: int) -> list[str]:
         """One text for each image, sampled reproducibly from ``seed``."""
         prompt = PROMPTS[self.prompts][task]
+        starts = form_starts(self.forms.get(task, []), self.explore, len(images), seed) if self.explore else ()
         return self.model.generate(images, [prompt] * len(images), max_new_tokens=MAX_NEW_TOKENS[task],
-                                   temperature=self.temperature, seed=seed)  # fmt: skip
+                                   temperature=self.temperature, seed=seed, starts=starts)  # fmt: skip
 
 
 def auditor_spec(spec: str) -> str:
@@ -73,12 +79,13 @@ def training_curves(card: dict[str, Any]) -> dict[str, list[float]]:
 
 
 def load_auditor(spec: str, prompts: str | None = None, temperature: float = 1.0,
-                 load: Callable[..., VLM] = load_model, **options: Any) -> Auditor:  # fmt: skip
+                 load: Callable[..., VLM] = load_model, explore: float = 0.0, **options: Any) -> Auditor:  # fmt: skip
     """The auditor a ``kind:name`` string (or a folder) names.
 
     The prompt set is ``prompts`` if given, else the one the folder's card says it was
     trained for (``world:baseline``: baseline), else ``auditdm``. A model whose card gives
-    it another role (a target, a reference) is refused. ``load`` loads the model.
+    it another role (a target, a reference) is refused. ``load`` loads the model. With
+    ``explore``, that share of its texts start with a form its card lists.
     """
     try:
         card = auditor_card(spec)
@@ -86,6 +93,14 @@ def load_auditor(spec: str, prompts: str | None = None, temperature: float = 1.0
         raise UserError(f"--auditor {spec}: {error}") from None
     if card.get("role", "auditor") != "auditor":
         raise UserError(f"{spec} is a {card['role']} model, not an auditor")
+    if not 0 <= explore <= 1:
+        raise UserError(f"--explore {explore}: a share of the auditor's texts, between 0 and 1")
+    forms = card.get("forms", {})
+    if explore and not any(forms.values()):
+        raise UserError(f"--explore: {spec} lists no forms to start its texts with (an auditor trained by "
+                        "train-auditor with --explore above 0, the default, does); "
+                        "audit it with --explore 0")  # fmt: skip
     model = load(auditor_spec(spec), **options)
     model.name = spec  # as the user named it: a bare folder stays a folder in the store
-    return Auditor(model, prompts or card.get("prompts") or "auditdm", temperature, training_curves(card))
+    return Auditor(model, prompts or card.get("prompts") or "auditdm", temperature, training_curves(card), explore,
+                   forms)  # fmt: skip

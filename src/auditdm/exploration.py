@@ -11,6 +11,10 @@ do not loses it, as the auditor's own words do.
 
 It runs through TRL's ``rollout_func`` (experimental in TRL 1.16) and the trainer's own
 tokenizing and generation, so the probes are sampled as they are without it.
+
+The forms a training knew at its end go to the auditor's card, and an audit can start a share
+of the auditor's texts with them (``audit --explore``): a trained auditor writes the one or two
+forms that paid best, and the forms it wrote before ask about skills those never reach.
 """
 
 from __future__ import annotations
@@ -53,11 +57,16 @@ class FormExplorer:
         """A probe of ``task`` that starts with ``form`` reached a consensus."""
         self.seen[task][form] += 1
 
+    def known(self) -> dict[str, list[str]]:
+        """The forms the auditor can write, per path: those the references answered together
+        at least ``MIN_SEEN`` times (the auditor's card lists them, for ``audit --explore``)."""
+        return {task: sorted(form for form, count in seen.items() if count >= MIN_SEEN)
+                for task, seen in self.seen.items()}  # fmt: skip
+
     def forms(self, tasks: Sequence[str]) -> list[str]:
         """The words each probe starts with ("": the auditor's own), in TRL's order: each
         group's probes one after another."""
-        known = {task: sorted(form for form, count in self.seen[task].items() if count >= MIN_SEEN)
-                 for task in set(tasks)}  # fmt: skip
+        known = self.known()
         return [self.rng.choice(known[task]) if i % self.group_size < self.starts and known[task] else ""
                 for i, task in enumerate(tasks)]  # fmt: skip
 
@@ -75,6 +84,13 @@ class FormExplorer:
         # Without vLLM, TRL does not use the sampling log-probabilities.
         return {"prompt_ids": prompt_ids, "completion_ids": [s + c for s, c in zip(starts, completions)],
                 "logprobs": None}  # fmt: skip
+
+
+def form_starts(forms: Sequence[str], share: float, count: int, seed: int) -> list[str]:
+    """The words each of ``count`` texts starts with ("": the auditor's own): one of ``forms``,
+    at random, for each text with probability ``share``; the same for the same ``seed``."""
+    rng = random.Random(f"audit-explore:{seed}")
+    return [rng.choice(forms) if forms and rng.random() < share else "" for _ in range(count)]
 
 
 def per_token_extended(fields: dict[str, Any], prompt_ids: list[list[int]], starts: list[list[int]]) -> dict[str, Any]:

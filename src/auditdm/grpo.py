@@ -519,13 +519,16 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
 
         peft_config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, target_modules="all-linear")
 
+    def forms() -> dict[str, Any]:  # what the explorer knows, for an audit's --explore
+        return {"forms": explorer.known()} if explorer else {}
+
     class Cards(TrainerCallback):  # type: ignore[misc]
         """Makes every checkpoint a loadable auditor: the card with its prompts and curves."""
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             step = state.global_step
             write_text(out / f"checkpoint-{step}" / REWARD_STATE, json.dumps(reward.state()))
-            write_card(out / f"checkpoint-{step}", settings, read_curves(out, step), step)
+            write_card(out / f"checkpoint-{step}", settings, read_curves(out, step), step, **forms())
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             control.should_training_stop |= diverged(reward.validity)
@@ -553,7 +556,7 @@ def train_auditor(settings: GRPOSettings, out: Path, resume: bool = False, final
     trained.save_pretrained(final, safe_serialization=True)
     processor.save_pretrained(final)
     # A resumed run counts only its own time.
-    write_card(final, settings, read_curves(out), settings.steps, train_seconds=round(seconds, 1))
+    write_card(final, settings, read_curves(out), settings.steps, train_seconds=round(seconds, 1), **forms())
     return final
 
 

@@ -188,9 +188,10 @@ class RemoteModel:
         self._turn = itertools.count()  # which replica takes the next whole call
 
     def generate(self, images: Sequence[Image.Image], prompts: Sequence[str], *, max_new_tokens: int | None = None,
-                 temperature: float = 0.0, seed: int = 0) -> list[str]:  # fmt: skip
-        options = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
-        if temperature > 0:
+                 temperature: float = 0.0, seed: int = 0, starts: Sequence[str] = ()) -> list[str]:  # fmt: skip
+        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+        if temperature > 0 or starts:  # an auditor's texts: one replica, as the batch was sampled together
+            options["starts"] = list(starts)
             host = self.hosts[next(self._turn) % len(self.hosts)]
             replies: list[str] = self._get(host.call.remote("generate", list(images), list(prompts), **options))
             return replies

@@ -9,7 +9,9 @@ data URL (an ``image_url`` part) and text parts (the prompt); ``temperature``, `
 ``choices[0].logprobs.content`` holds one entry, the whole reply with its total logprob:
 our models give a reply's probability, not each token's. Clients that sum the entries, as
 the ``openai:`` backend does, read it as they read a per-token server. Input it cannot
-take is answered with HTTP 400 and the reason.
+take is answered with HTTP 400 and the reason. As in vLLM, ``continue_final_message: true``
+with a last assistant message continues it: the model's reply starts with its words, and the
+reply sent is what follows them (the ``openai:`` backend starts an auditor's texts so).
 
 Requests are read in the event loop; model calls run one at a time in a thread of their own,
 and greedy requests that arrive together are answered in one forward pass (``Batcher``), as
@@ -81,6 +83,7 @@ class ChatRequest(BaseModel):
     logprobs: bool = False
     n: int = 1
     stream: bool = False
+    continue_final_message: bool = False  # vLLM's: the reply continues the last (assistant) message
 
 
 class BadRequest(Exception):
@@ -100,17 +103,27 @@ def read_image(url: str) -> Image.Image:
     return image
 
 
-def read_messages(messages: Sequence[Message]) -> tuple[Image.Image, str]:
-    """The image and the prompt of the one user message."""
-    if len(messages) != 1 or messages[0].role != "user":
+def read_messages(messages: Sequence[Message], continued: bool = False) -> tuple[Image.Image, str, str]:
+    """The image and the prompt of the one user message, and the words of the assistant's
+    message after it that the reply continues (``continued``; else "")."""
+    roles = [message.role for message in messages]
+    if continued and roles != ["user", "assistant"]:
+        raise BadRequest("continue_final_message: send one user message (an image and its prompt), then the "
+                         "assistant message to continue")  # fmt: skip
+    if not continued and roles != ["user"]:
         raise BadRequest("send one user message: an image and its prompt (these models take no system prompt or "
                          "earlier turns)")  # fmt: skip
+    start = _text(messages[1].content) if continued else ""
     content = messages[0].content
     parts = [Part(type="text", text=content)] if isinstance(content, str) else content
     images = [read_image(p.image_url.url) for p in parts if p.type == "image_url" and p.image_url is not None]
     if len(images) != 1:
         raise BadRequest(f"the message must hold exactly one image_url part, it holds {len(images)}")
-    return images[0], "\n".join(p.text for p in parts if p.type == "text" and p.text)
+    return images[0], _text(parts), start
+
+
+def _text(content: str | list[Part]) -> str:
+    return content if isinstance(content, str) else "\n".join(p.text for p in content if p.type == "text" and p.text)
 
 
 class Batcher:
@@ -122,12 +135,12 @@ class Batcher:
 
     def __init__(self, model: VLM, most: int = 64, gather: float = 0.005, longest: float = 0.05) -> None:
         self.model, self.most, self.gather, self.longest = model, most, gather, longest
-        self.pending: list[tuple[tuple[Any, ...], Image.Image, str, Future[Any]]] = []
+        self.pending: list[tuple[tuple[Any, ...], Image.Image, str, str, Future[Any]]] = []
         self.ready = threading.Condition()
         threading.Thread(target=self._work, daemon=True, name="auditdm-serve-model").start()
 
-    async def answer(self, request: ChatRequest, image: Image.Image, prompt: str) -> dict[str, Any]:
-        """The choice a request gets: the reply and, if asked, its logprob."""
+    async def answer(self, request: ChatRequest, image: Image.Image, prompt: str, start: str = "") -> dict[str, Any]:
+        """The choice a request gets: the reply (what follows ``start``) and, if asked, its logprob."""
         length = request.max_completion_tokens or request.max_tokens
         if request.logprobs:
             key: tuple[Any, ...] = ("confidences",)
@@ -137,11 +150,11 @@ class Batcher:
             key = ("greedy", length)
         done: Future[Any] = Future()
         with self.ready:
-            self.pending.append((key, image, prompt, done))
+            self.pending.append((key, image, prompt, start, done))
             self.ready.notify()
         reply = await asyncio.wrap_future(done)
         if not request.logprobs:
-            return _choice(reply, None)
+            return _choice(reply.removeprefix(start).strip(), None)
         text, probability = reply
         logprob = math.log(max(probability, sys.float_info.min))  # an underflowed 0 still has a finite log
         return _choice(text, {"content": [{"token": text, "logprob": logprob, "bytes": list(text.encode()),
@@ -161,15 +174,16 @@ class Batcher:
                 group = [item for item in self.pending if item[0] == key][: self.most]
                 taken = {id(item) for item in group}  # by identity: images compare by their pixels
                 self.pending = [item for item in self.pending if id(item) not in taken]
-            images, prompts = [image for _, image, _, _ in group], [prompt for _, _, prompt, _ in group]
+            images, prompts = [item[1] for item in group], [item[2] for item in group]
+            starts = [item[3] for item in group] if any(item[3] for item in group) else []
             try:
                 if key[0] == "confidences":
                     replies: list[Any] = self.model.confidences(images, prompts)
                 elif key[0] == "greedy":
-                    replies = self.model.generate(images, prompts, max_new_tokens=key[1])
+                    replies = self.model.generate(images, prompts, max_new_tokens=key[1], starts=starts)
                 else:
                     replies = self.model.generate(images, prompts, max_new_tokens=key[2], temperature=key[3],
-                                                  seed=key[4])  # fmt: skip
+                                                  seed=key[4], starts=starts)  # fmt: skip
             except Exception as error:  # the requests fail (HTTP 500), the server goes on
                 for *_, done in group:
                     done.set_exception(error)
@@ -210,10 +224,11 @@ def create_app(model: VLM, served: str) -> FastAPI:
             raise BadRequest(f"unknown model {request.model!r}: this server serves {served!r}")
         if request.stream or request.n != 1:
             raise BadRequest("streaming and n > 1 are not supported")
-        if request.logprobs and request.temperature > 0:
-            raise BadRequest("logprobs are given for greedy replies only: send temperature 0")
-        image, prompt = read_messages(request.messages)
-        choice = await batcher.answer(request, image, prompt)
+        if request.logprobs and (request.temperature > 0 or request.continue_final_message):
+            raise BadRequest("logprobs are given for greedy replies of the model's own only: send temperature 0, "
+                             "without continue_final_message")  # fmt: skip
+        image, prompt, start = read_messages(request.messages, request.continue_final_message)
+        choice = await batcher.answer(request, image, prompt, start)
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
                 "model": served, "choices": [choice]}  # fmt: skip
 

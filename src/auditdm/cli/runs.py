@@ -130,6 +130,10 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--judge", "answer judge: exact, embedding, embedding:THRESHOLD, or an LLM judge openai:MODEL@BASE_URL "
            "(default: %(default)s)")
     option("--temperature", "the auditor's sampling temperature (default: %(default)s)", type=float)
+    option("--explore", "this share of the auditor's texts start with one of the forms (first two words) its "
+           "training saw the references answer together, drawn at random; it writes the rest. A trained "
+           "auditor writes the one or two forms that paid best, and this asks about skills those never reach "
+           "(default: %(default)s)", type=float, metavar="SHARE")  # fmt: skip
     option("--seed", "fixes the images and every sample (default: %(default)s)", type=int)
     option("--commit-every", "probes made and stored together: a stopped audit loses at most these, and "
            "--resume redoes them (default: %(default)s)", type=int, metavar="N")  # fmt: skip

@@ -54,9 +54,11 @@ class VLM(Protocol):
     name: str  # the spec it was loaded from
 
     def generate(self, images: Sequence[Image.Image], prompts: Sequence[str], *, max_new_tokens: int | None = None,
-                 temperature: float = 0.0, seed: int = 0) -> list[str]:  # fmt: skip
+                 temperature: float = 0.0, seed: int = 0, starts: Sequence[str] = ()) -> list[str]:  # fmt: skip
         """The reply to ``prompts[i]`` about ``images[i]``, for every i: greedy at temperature
-        0, else sampled reproducibly from ``seed``. Answering a question is a greedy reply."""
+        0, else sampled reproducibly from ``seed``. Answering a question is a greedy reply.
+        Reply i begins with the words ``starts[i]`` where given ("": the model's own), and the
+        model writes the rest (an auditor's probes started with a form, ``exploration.py``)."""
         ...
 
     def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:

@@ -79,13 +79,15 @@ class HFModel:
         max_new_tokens: int | None = None,
         temperature: float = 0.0,
         seed: int = 0,
+        starts: Sequence[str] = (),
     ) -> list[str]:
         """The reply to `prompts[i]` about `images[i]`, for every i, stripped.
 
         `temperature` 0 decodes greedily; above 0 samples, reproducibly from `seed` for the
-        same inputs in the same batches. `max_new_tokens` defaults to the model's.
+        same inputs in the same batches. `max_new_tokens` defaults to the model's, and does
+        not count the words `starts[i]` that reply i is given to begin with.
         """
-        replies = self._run(images, prompts, max_new_tokens or self.max_new_tokens, temperature, seed)
+        replies = self._run(images, prompts, max_new_tokens or self.max_new_tokens, temperature, seed, starts=starts)
         return [text for text, _ in replies]
 
     def num_parameters(self) -> int:
@@ -93,26 +95,28 @@ class HFModel:
         return int(self.model.num_parameters())
 
     def _run(self, images: Sequence[Image.Image], prompts: Sequence[str], max_new_tokens: int, temperature: float,
-             seed: int, confidence: bool = False) -> list[tuple[str, float]]:  # fmt: skip
-        if len(images) != len(prompts):
-            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+             seed: int, confidence: bool = False, starts: Sequence[str] = ()) -> list[tuple[str, float]]:  # fmt: skip
+        if len(images) != len(prompts) or (starts and len(starts) != len(prompts)):
+            raise ValueError(f"{len(images)} images, {len(prompts)} prompts and {len(starts)} starts")
+        starts = starts or [""] * len(prompts)
         if temperature > 0:  # only sampling draws: a greedy call leaves torch's random state to its caller
             torch.manual_seed(seed)
         replies: list[tuple[str, float]] = []
-        starts = range(0, len(images), self.batch_size)
-        for start in tqdm(starts, desc=self.name, disable=not self.progress, leave=False):
-            end = start + self.batch_size
-            replies += self._generate_batch(images[start:end], prompts[start:end], max_new_tokens, temperature,
-                                            confidence)  # fmt: skip
+        for first in tqdm(range(0, len(images), self.batch_size), desc=self.name, disable=not self.progress,
+                          leave=False):  # fmt: skip
+            batch = slice(first, first + self.batch_size)
+            replies += self._generate_batch(images[batch], prompts[batch], max_new_tokens, temperature, confidence,
+                                            starts[batch])  # fmt: skip
         return replies
 
     @torch.inference_mode()
     def _generate_batch(
         self, images: Sequence[Image.Image], prompts: Sequence[str], max_new_tokens: int, temperature: float,
-        confidence: bool,
+        confidence: bool, starts: Sequence[str],
     ) -> list[tuple[str, float]]:
-        """The replies, each with its probability when ``confidence`` (else 1.0)."""
-        inputs = encode(self.processor, prompts, images, padding_side="left")
+        """The replies, each with its probability when ``confidence`` (else 1.0; the words a
+        reply is given to start with are not counted in it)."""
+        inputs = encode(self.processor, prompts, images, padding_side="left", starts=starts)
         inputs = inputs.to(self.model.device, dtype=self.model.dtype)
         sampling: dict[str, Any] = {"do_sample": False}
         if temperature > 0:  # plain sampling from the model's distribution: no top-k or top-p cut
@@ -121,7 +125,8 @@ class HFModel:
                                      output_scores=confidence, **sampling)  # fmt: skip
         # With left padding every prompt ends at the same column; what follows is new.
         new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]
-        texts = [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]
+        texts = [" ".join(filter(None, (start, text.strip())))
+                 for start, text in zip(starts, self.processor.batch_decode(new_tokens, skip_special_tokens=True))]
         if not confidence:
             return [(text, 1.0) for text in texts]
         log_probs = self.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
@@ -140,13 +145,17 @@ class HFModel:
 
 
 def encode(processor: Any, prompts: Sequence[str], images: Sequence[Image.Image], padding_side: str,
-           replies: Sequence[str] | None = None) -> Any:  # fmt: skip
+           replies: Sequence[str] | None = None, starts: Sequence[str] = ()) -> Any:  # fmt: skip
     """The model inputs of ``prompts[i]`` about ``images[i]`` (followed by ``replies[i]``, to
-    train on), in the model's own prompt format; one image per prompt."""
+    train on; or by the words ``starts[i]`` its reply is to begin with), in the model's own
+    prompt format; one image per prompt."""
     if _has_chat_template(processor):
         conversations = [chat(p) if replies is None else chat(p, r) for p, r in zip(prompts, replies or prompts)]
         texts = processor.apply_chat_template(conversations, add_generation_prompt=replies is None, tokenize=False)
+        texts = [text + start for text, start in zip(texts, starts)] if any(starts) else texts
         extra = {}
+    elif any(starts):  # its prompt format ends the prompt after the words
+        raise UserError("a model without a chat template (PaliGemma) cannot be given the start of its reply")
     else:  # PaliGemma: the image, then the prompt (the processor adds <bos> and "\n"); an answer is the suffix
         texts = [processor.image_token + PALIGEMMA_PREFIX + prompt for prompt in prompts]
         extra = {} if replies is None else {"suffix": list(replies)}

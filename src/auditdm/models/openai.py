@@ -20,6 +20,10 @@ exponential backoff and jitter (honouring ``Retry-After``); a reply still missin
 empty, or malformed, fails alone (``ReplyError``: the audit stores its probe as failed,
 with the reason). A refused key (401, 403) or an unknown model (404) stops the run at once.
 
+A reply given the words it starts with (an auditor's ``--explore``) is asked as vLLM asks it:
+the words as a last assistant message, with ``continue_final_message`` (SGLang and our
+``auditdm serve`` take it too); the server's continuation follows the words.
+
 Probabilities (``confidences``, for ``--min-confidence``) are the exp of the sum of the
 reply's token logprobs (``logprobs: true``); a server that returns none stops the run
 with a clear error rather than let every reference vote unchecked.
@@ -89,11 +93,15 @@ class OpenAIModel:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"auditdm-{model}")
 
     def generate(self, images: Sequence[Image.Image], prompts: Sequence[str], *, max_new_tokens: int | None = None,
-                 temperature: float = 0.0, seed: int = 0) -> list[str]:  # fmt: skip
+                 temperature: float = 0.0, seed: int = 0, starts: Sequence[str] = ()) -> list[str]:  # fmt: skip
         """The reply to ``prompts[i]`` about ``images[i]``, for every i, stripped; request i
-        is sampled with seed ``seed + i``, so that equal requests of a batch differ."""
-        results = self._run(images, prompts, max_new_tokens or self.max_new_tokens, temperature, seed, logprobs=False)
-        return self._replies([r if isinstance(r, _Failed) else r[0] for r in results])
+        is sampled with seed ``seed + i``, so that equal requests of a batch differ. Reply i
+        starts with the words ``starts[i]`` where given."""
+        results = self._run(images, prompts, max_new_tokens or self.max_new_tokens, temperature, seed, logprobs=False,
+                            starts=starts)  # fmt: skip
+        starts = starts or [""] * len(results)
+        return self._replies([r if isinstance(r, _Failed) else " ".join(filter(None, (start, r[0])))
+                              for r, start in zip(results, starts)])  # fmt: skip
 
     def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:
         """Greedy replies, each with its probability: exp of the sum of its tokens' logprobs."""
@@ -118,12 +126,13 @@ class OpenAIModel:
         return self._replies([r if isinstance(r, _Failed) else r[0] for r in results])
 
     def _run(self, images: Sequence[Image.Image], prompts: Sequence[str], max_tokens: int, temperature: float,
-             seed: int, logprobs: bool) -> list[tuple[str, float] | _Failed]:  # fmt: skip
-        if len(images) != len(prompts):
-            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+             seed: int, logprobs: bool, starts: Sequence[str] = ()) -> list[tuple[str, float] | _Failed]:  # fmt: skip
+        if len(images) != len(prompts) or (starts and len(starts) != len(prompts)):
+            raise ValueError(f"{len(images)} images, {len(prompts)} prompts and {len(starts)} starts")
         messages = [[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(image)}},
-                                                  {"type": "text", "text": prompt}]}]
-                    for image, prompt in zip(images, prompts)]  # fmt: skip
+                                                  {"type": "text", "text": prompt}]},
+                     *([{"role": "assistant", "content": start}] if start else [])]
+                    for image, prompt, start in zip(images, prompts, starts or [""] * len(prompts))]  # fmt: skip
         return self._complete_all(messages, max_tokens, temperature, seed, logprobs)
 
     def _complete_all(self, messages: Sequence[Any], max_tokens: int, temperature: float, seed: int,
@@ -141,6 +150,9 @@ class OpenAIModel:
     def _ask(self, messages: Any, max_tokens: int, temperature: float, seed: int,
              logprobs: bool) -> tuple[str, float] | _Failed:  # fmt: skip
         asked: dict[str, Any] = {"logprobs": True} if logprobs else {}  # only when wanted: not every server has it
+        continued = messages[-1]["role"] == "assistant"
+        if continued:  # the reply's first words: vLLM's way to continue them
+            asked["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         try:
             completion = self.client.chat.completions.create(
                 model=self.model, messages=messages, max_tokens=max_tokens, temperature=temperature, seed=seed, **asked
@@ -151,16 +163,17 @@ class OpenAIModel:
             return _Failed(self._reason(error))
         except json.JSONDecodeError as error:  # the library parses a JSON body, and lets this through
             return _Failed(f"malformed reply (not JSON): {error}")
-        return self._reply(completion, logprobs)
+        return self._reply(completion, logprobs, continued)
 
-    def _reply(self, completion: Any, logprobs: bool) -> tuple[str, float] | _Failed:
-        """The reply's text and probability (1.0 unless asked for), or why it is none."""
+    def _reply(self, completion: Any, logprobs: bool, continued: bool = False) -> tuple[str, float] | _Failed:
+        """The reply's text and probability (1.0 unless asked for), or why it is none; the
+        continuation of given words (``continued``) may be empty: the words were the reply."""
         try:
             choice = completion.choices[0]
             text = choice.message.content
         except (AttributeError, IndexError, TypeError):
             return _Failed(self._scrub(f"malformed reply (no choices[0].message): {str(completion)[:200]}"))
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or not (text.strip() or continued):
             return _Failed("empty reply")
         if not logprobs:
             return text.strip(), 1.0
