@@ -14,7 +14,8 @@ tokenizing and generation, so the probes are sampled as they are without it.
 
 The forms a training knew at its end go to the auditor's card, and an audit can start a share
 of the auditor's texts with them (``audit --explore``): a trained auditor writes the one or two
-forms that paid best, and the forms it wrote before ask about skills those never reach.
+forms that paid best, and the others ask about other skills, where the auditor can still finish
+them (the world's small auditors mostly cannot: BENCHMARKS.md section 3).
 """
 
 from __future__ import annotations

@@ -132,8 +132,8 @@ def _probe_options(parser: argparse.ArgumentParser) -> None:
     option("--temperature", "the auditor's sampling temperature (default: %(default)s)", type=float)
     option("--explore", "this share of the auditor's texts start with one of the forms (first two words) its "
            "training saw the references answer together, drawn at random; it writes the rest. A trained "
-           "auditor writes the one or two forms that paid best, and this asks about skills those never reach "
-           "(default: %(default)s)", type=float, metavar="SHARE")  # fmt: skip
+           "auditor writes the one or two forms that paid best; this makes it ask in the others, which pays "
+           "only if it can still finish them (default: %(default)s)", type=float, metavar="SHARE")  # fmt: skip
     option("--seed", "fixes the images and every sample (default: %(default)s)", type=int)
     option("--commit-every", "probes made and stored together: a stopped audit loses at most these, and "
            "--resume redoes them (default: %(default)s)", type=int, metavar="N")  # fmt: skip
