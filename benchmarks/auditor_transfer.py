@@ -120,6 +120,7 @@ def main() -> None:
                         help="audit the trained auditor with audit --explore SHARE (repeatable; default: 0)")
     args = parser.parse_args()
     names = args.variant or list(VARIANTS)
+    shares = args.explore or [0.0]
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda name: train_target(args.out, name), names))
         trained = list(pool.map(lambda name: train_auditor(args.out, args.tag, name, args.train_arg, args.references),
@@ -133,9 +134,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, results.open("a") as sink:
         for name in names:
             target = f"hf:{args.out / 'targets' / name}"
-            trained = str(args.out / args.tag / name / "final")
+            final = str(args.out / args.tag / name / "final")
             auditors = [("world:baseline", 0.0), *((a, 0.0) for a in args.also),
-                        *((trained, share) for share in args.explore or [0.0])]  # fmt: skip
+                        *((final, share) for share in shares)]  # fmt: skip
             for i, (auditor, explore) in enumerate(auditors):
                 key = (name, auditor, explore)
                 row = next((r for r in done if (r["variant"], r["auditor"], r.get("explore", 0.0)) == key), None)
@@ -148,7 +149,6 @@ def main() -> None:
                 rows.append(row)
     print(f"\n{'variant':<14} {'auditor':<34} {'explore':>7} {'success':>8} {'x base':>7} {'genuine':>8} "
           f"{'shared':>7} {'recall':>7} {'min':>5}  weak skills seen / blind")
-    shares = args.explore or [0.0]
     met = dict.fromkeys(shares, not failed)
     for row in rows:
         base = next(r["success"] for r in rows if r["variant"] == row["variant"] and r["auditor"] == "world:baseline")

@@ -469,7 +469,7 @@ class _Counted:
         for start in range(0, count, self.size):
             part = slice(start, start + self.size)
             replies += ask(part)
-            self.bar.update(len(range(count)[part]))
+            self.bar.update(min(self.size, count - start))
         return replies
 
 

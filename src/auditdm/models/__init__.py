@@ -66,6 +66,11 @@ class VLM(Protocol):
         ...
 
 
+def begun(start: str, continuation: str) -> str:
+    """A reply given the words ``start`` to begin with ("": none), and the model's continuation."""
+    return " ".join(filter(None, (start, continuation.strip())))
+
+
 # Options that only some backends have a use for: each reaches only a backend whose ``load``
 # names it (concurrency, a remote one's; revision and trust_remote_code, the hub's).
 NAMED_ONLY = ("concurrency", "revision", "trust_remote_code")

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from auditdm.errors import UserError
+from auditdm.models import begun
 from auditdm.prompts import chat
 
 
@@ -125,7 +126,7 @@ class HFModel:
                                      output_scores=confidence, **sampling)  # fmt: skip
         # With left padding every prompt ends at the same column; what follows is new.
         new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :]
-        texts = [" ".join(filter(None, (start, text.strip())))
+        texts = [begun(start, text)
                  for start, text in zip(starts, self.processor.batch_decode(new_tokens, skip_special_tokens=True))]
         if not confidence:
             return [(text, 1.0) for text in texts]

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from auditdm.errors import UserError
-from auditdm.models import CONCURRENCY, ReplyError
+from auditdm.models import CONCURRENCY, ReplyError, begun
 
 try:
     import openai
@@ -99,9 +99,7 @@ class OpenAIModel:
         starts with the words ``starts[i]`` where given."""
         results = self._run(images, prompts, max_new_tokens or self.max_new_tokens, temperature, seed, logprobs=False,
                             starts=starts)  # fmt: skip
-        starts = starts or [""] * len(results)
-        return self._replies([r if isinstance(r, _Failed) else " ".join(filter(None, (start, r[0])))
-                              for r, start in zip(results, starts)])  # fmt: skip
+        return self._replies([r if isinstance(r, _Failed) else r[0] for r in results])
 
     def confidences(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[tuple[str, float]]:
         """Greedy replies, each with its probability: exp of the sum of its tokens' logprobs."""
@@ -150,8 +148,8 @@ class OpenAIModel:
     def _ask(self, messages: Any, max_tokens: int, temperature: float, seed: int,
              logprobs: bool) -> tuple[str, float] | _Failed:  # fmt: skip
         asked: dict[str, Any] = {"logprobs": True} if logprobs else {}  # only when wanted: not every server has it
-        continued = messages[-1]["role"] == "assistant"
-        if continued:  # the reply's first words: vLLM's way to continue them
+        start = messages[-1]["content"] if messages[-1]["role"] == "assistant" else ""
+        if start:  # the reply's first words: vLLM's way to continue them
             asked["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
         try:
             completion = self.client.chat.completions.create(
@@ -163,25 +161,25 @@ class OpenAIModel:
             return _Failed(self._reason(error))
         except json.JSONDecodeError as error:  # the library parses a JSON body, and lets this through
             return _Failed(f"malformed reply (not JSON): {error}")
-        return self._reply(completion, logprobs, continued)
+        return self._reply(completion, logprobs, start)
 
-    def _reply(self, completion: Any, logprobs: bool, continued: bool = False) -> tuple[str, float] | _Failed:
-        """The reply's text and probability (1.0 unless asked for), or why it is none; the
-        continuation of given words (``continued``) may be empty: the words were the reply."""
+    def _reply(self, completion: Any, logprobs: bool, start: str = "") -> tuple[str, float] | _Failed:
+        """The reply's text (after the words ``start`` it was given) and probability (1.0 unless
+        asked for), or why it is none; a continuation of given words may be empty: they were the reply."""
         try:
             choice = completion.choices[0]
             text = choice.message.content
         except (AttributeError, IndexError, TypeError):
             return _Failed(self._scrub(f"malformed reply (no choices[0].message): {str(completion)[:200]}"))
-        if not isinstance(text, str) or not (text.strip() or continued):
+        if not isinstance(text, str) or not (text.strip() or start):
             return _Failed("empty reply")
         if not logprobs:
-            return text.strip(), 1.0
+            return begun(start, text), 1.0
         tokens = getattr(getattr(choice, "logprobs", None), "content", None)
         if not tokens:
             raise UserError(f"{self.name}: the server returns no logprobs, so its answers have no probability "
                             "(--min-confidence needs them)")  # fmt: skip
-        return text.strip(), math.exp(sum(token.logprob for token in tokens))
+        return begun(start, text), math.exp(sum(token.logprob for token in tokens))
 
     def _replies(self, results: Sequence[T | _Failed]) -> list[T]:
         """The replies; once the batch is done, a ``ReplyError`` if any failed."""
