@@ -5,7 +5,8 @@
 Rectification can at best teach the target what perfectly labelled pairs teach it. This draws
 N world questions with the oracle's answers (from a stream apart from the held-out benchmark)
 on the given skills (default: the target's weak skills the consensus can see), mixes them with
-`--mix` times as many examples of the target's own training data, fine-tunes world:target with
+`--mix` times as many examples of the target's own training data, fine-tunes the target (world:target,
+or `--target`: any model `auditdm world train` wrote, e.g. one trained longer) with
 rectification's settings (auditdm.finetune, the defaults of `auditdm rectify`), and prints the
 held-out accuracy per skill before and after, as `auditdm world eval` measures it.
 """
@@ -18,12 +19,11 @@ import tempfile
 from itertools import islice
 from pathlib import Path
 
-from auditdm.backends import load_domain
+from auditdm.backends import ModelSpec, load_domain
 from auditdm.finetune import FinetuneSettings, finetune
-from auditdm.models import load_model
+from auditdm.models import load_model, read_card
 from auditdm.records import Labelled
 from auditdm.verify import accuracy_by_skill
-from auditdm.world.zoo.cards import training_examples
 from auditdm.world.skills import sample_example
 
 VISIBLE_WEAK = ("color", "shape", "counting", "small_object", "text", "texture", "hallucination", "direction",
@@ -39,6 +39,7 @@ def held_out(model: str, per_skill: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", default="world:target", help="the model to fine-tune (a zoo model's card)")
     parser.add_argument("--pairs", type=int, action="append", help="right pairs to fine-tune on (repeatable)")
     parser.add_argument("--skills", default=",".join(VISIBLE_WEAK), help="skills the pairs ask about")
     parser.add_argument("--epochs", type=float, default=FinetuneSettings.epochs)
@@ -50,16 +51,17 @@ def main() -> None:
                              "same steps give without a single new label")  # fmt: skip
     args = parser.parse_args()
     skills = args.skills.split(",")
-    rows = {"before": held_out("world:target", args.per_skill)}
+    rows = {"before": held_out(args.target, args.per_skill)}
+    card = read_card(ModelSpec.parse(args.target).folder())
     for count in args.pairs or [400]:
         rng = random.Random(f"rectify-ceiling:{count}")
         pairs = [sample_example(rng, skills[i % len(skills)]) for i in range(0 if args.own_only else count)]
         examples = [Labelled(e.image(), e.question.text(), e.answer, e.skill) for e in pairs]
         own = round(args.mix * count) + (count if args.own_only else 0)
-        examples += list(islice(training_examples("target", 800_000 + count), own))
+        examples += list(islice(load_domain("world").recipe_data(card, 800_000 + count) or [], own))
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "model"
-            finetune("world:target", examples, out, FinetuneSettings(epochs=args.epochs, lr=args.lr), progress=False)
+            finetune(args.target, examples, out, FinetuneSettings(epochs=args.epochs, lr=args.lr), progress=False)
             rows[f"{own} own only" if args.own_only else f"{count} right pairs"] = held_out(f"hf:{out}", args.per_skill)
     columns = list(rows)
     print(f"{'skill':<14}" + "".join(f"{c:>18}" for c in columns))

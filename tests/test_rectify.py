@@ -166,6 +166,7 @@ def test_bad_input_is_one_clear_line(tmp_path) -> None:
                           (["--resume", str(tmp_path)], "not a rectification run"),
                           (["--keep", "some"], "invalid choice"),
                           (["--target", "hf:org/remote-vlm"], "is not a local model folder"),
+                          (["--target", f"hf:{empty}"], "name the reference models with --references"),
                           (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question"),
                           (["--pairings", "image"], "a pool has none"), (["--fraction", "1.5"], "--fraction 1.5"),
                           (["--mix-data", str(tmp_path / "nope.json")], "nope.json: no such file"),
@@ -201,3 +202,29 @@ def test_the_training_pairs_export_as_a_dataset_trl_fine_tunes_on(whole, tmp_pat
                        report_to=[], save_strategy="no")  # fmt: skip
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset.select(range(4)), processing_class=processor)
     assert trainer.train().global_step == 1  # TRL's own VLM collator reads the exported format
+
+
+@pytest.mark.slow
+def test_a_world_trained_folder_mixes_in_its_own_recipe_data(tmp_path) -> None:
+    # An hf: folder `auditdm world train` wrote is fine-tuned as its world: self is: the same
+    # data mixed in, so the same model comes out. Without its card, auditdm knows no data of its
+    # own, says so, and mixes nothing in.
+    from safetensors.torch import load_file
+
+    from auditdm.backends import ModelSpec
+
+    copy = tmp_path / "target"
+    shutil.copytree(ModelSpec.parse("world:target").folder(), copy)
+    one = [*SMOKE, "--iterations", "1", "--compare-to", "none", "--references",
+           "world:ref-a,world:ref-b,world:ref-c"]
+    models = {}
+    for name, target in (("world", "world:target"), ("folder", f"hf:{copy}")):
+        result = rectify(*one, "--target", target, "-o", str(tmp_path / name))
+        assert result.returncode == 0 and "mixes nothing in" not in result.stderr, result.stderr
+        models[name] = load_file(tmp_path / name / "iteration-1" / "model" / "model.safetensors")
+    (copy / "auditdm.json").unlink()
+    result = rectify(*one, "--target", f"hf:{copy}", "-o", str(tmp_path / "bare"))
+    assert result.returncode == 0 and f"hf:{copy} has no training data of its own" in result.stderr, result.stderr
+    models["bare"] = load_file(tmp_path / "bare" / "iteration-1" / "model" / "model.safetensors")
+    assert all(models["folder"][k].equal(models["world"][k]) for k in models["world"])
+    assert not all(models["bare"][k].equal(models["world"][k]) for k in models["world"])

@@ -7,8 +7,8 @@ protocol and ``backends.DOMAINS``, so a second domain is one more module and one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from auditdm.records import Labelled, OracleCheck, Scene, SourceImage
 
@@ -37,6 +37,11 @@ class Domain(Protocol):
 
     def benchmark(self, per_skill: int) -> list[Labelled]:
         """The fixed held-out benchmark: ``per_skill`` labelled examples of every skill."""
+        ...
+
+    def recipe_data(self, card: dict[str, Any], seed: int) -> Iterator[Labelled] | None:
+        """The training data of a model one of the domain's recipes trained, as its card
+        records it (fresh draws, reproducible by seed); None for a model they did not train."""
         ...
 
     def png_text(self, scene: Scene) -> Mapping[str, str]:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -39,13 +40,14 @@ from auditdm.files import write_text
 from auditdm.finetune import FinetuneSettings, finetune
 from auditdm.grpo import SETTINGS, GRPOSettings, train_auditor
 from auditdm.judge import normalize_answer
-from auditdm.models import model_options
+from auditdm.models import model_options, read_card
 from auditdm.qa_data import read_qa_data
 from auditdm.records import SYNTHESES, Labelled, Pairing, Synthesis
 from auditdm.report.rectification import write_rectification_report
 from auditdm.store import DATABASE, RunStore
 from auditdm.verify import accuracy_by_skill, is_right, oracle_check
 
+LOG = logging.getLogger(__name__)
 CONFIG = "rectify.json"
 RESULT = "rectification.json"
 RECIPE = "auditor-recipe.json"  # the --auditor-recipe, copied: a resume needs no other folder
@@ -157,6 +159,7 @@ def start_rectify(config: RectifyConfig, out: Path, progress: bool = True) -> di
         raise UserError(f"{out} already holds a rectification: resume it with --resume {out}, or pick another --out")
     # What can be checked before any work is, so that a bad input leaves nothing behind.
     ModelSpec.parse(config.target).folder()  # fine-tuning needs a local folder
+    config.references or default_references(config.target)
     if config.pool is not None:
         from auditdm.sources import IMAGE_SUFFIXES
 
@@ -165,6 +168,9 @@ def start_rectify(config: RectifyConfig, out: Path, progress: bool = True) -> di
             raise UserError(f"{pool}: the pool has no images (expected a folder of {', '.join(IMAGE_SUFFIXES)})")
     if config.mix_data is not None:
         read_qa_data(Path(config.mix_data))
+    elif config.mix and _own_data(config, 0) is None:
+        LOG.warning("auditdm: %s has no training data of its own that auditdm knows: the fine-tuning mixes "
+                    "nothing in (name a dataset with --mix-data, or say --mix 0)", config.target)  # fmt: skip
     recipe = None if config.auditor_recipe is None else GRPOSettings.read(Path(config.auditor_recipe))
     out.mkdir(parents=True, exist_ok=True)
     if recipe is not None:
@@ -363,9 +369,19 @@ def _original_data(config: RectifyConfig, count: int) -> list[Labelled]:
         data = read_qa_data(Path(config.mix_data))
         order = np.random.default_rng(config.seed).permutation(max(count, len(data))) % len(data)
         return [data[i] for i in order[:count]]
+    stream = _own_data(config, 700_000 + config.seed) if count else None
+    return list(islice(stream, count)) if stream is not None else []
+
+
+def _own_data(config: RectifyConfig, seed: int) -> Iterator[Labelled] | None:
+    """The target's own training data: its backend's stream (a world: model), else the data of
+    the domain recipe its card records (a folder `auditdm world train` wrote); None if unknown."""
     spec = ModelSpec.parse(config.target)
     stream = getattr(spec.backend, "training_examples", None)
-    return list(islice(stream(spec.name, 700_000 + config.seed), count)) if stream and count else []
+    if stream is not None:
+        examples: Iterator[Labelled] = stream(spec.name, seed)
+        return examples
+    return load_domain(config.domain).recipe_data(read_card(spec.folder()), seed)
 
 
 def _evaluate(config: RectifyConfig, path: Path, model: str | None) -> dict[str, Any] | None:

@@ -90,7 +90,8 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--iterations", "(default: %(default)s, as in the paper)", type=int)
     option("--mix", "examples of the target's own training data per generated pair (default: %(default)s)", type=float)
     option("--mix-data", "the data to mix in: a datasets folder, Parquet, or LLaVA-style JSON of images, questions "
-           "and answers (default: a world target's own training stream; an hf: target has none)", metavar="PATH")  # fmt: skip
+           "and answers (default: the target's own training data where auditdm knows it: a world: model's, or "
+           "that of an hf: folder `auditdm world train` wrote)", metavar="PATH")  # fmt: skip
     option("--epochs", "fine-tuning passes over each iteration's data (default: %(default)s)", type=float)
     option("--train-batch-size", "examples per fine-tuning step (default: %(default)s)", type=int, metavar="N")
     option("--lr", "fine-tuning learning rate (default: %(default)s)", type=float)

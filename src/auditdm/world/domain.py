@@ -4,7 +4,8 @@ its grammar, its oracle, its held-out benchmark and its PNG scenes."""
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from PIL import Image
 
@@ -51,6 +52,11 @@ class WorldDomain:
 
     def benchmark(self, per_skill: int) -> list[Labelled]:
         return [Labelled(e.image(), e.question.text(), e.answer, e.skill) for e in benchmark(per_skill)]
+
+    def recipe_data(self, card: dict[str, Any], seed: int) -> Iterator[Labelled] | None:
+        from auditdm.world.zoo.cards import is_answering_recipe, recipe_examples
+
+        return recipe_examples(card, seed) if is_answering_recipe(card) else None
 
     def png_text(self, scene: AnyScene) -> Mapping[str, str]:
         assert isinstance(scene, Scene)

@@ -74,10 +74,19 @@ def load(name: str, **options: Any) -> HFModel:
 def training_examples(name: str, seed: int) -> Iterator[Labelled]:
     """``world:NAME``'s own training data, one question at a time: fresh draws from the skill
     mix of its recipe (what rectification mixes in so that the model does not forget)."""
+    return recipe_examples(find_model(name).card, seed)
+
+
+def is_answering_recipe(card: dict[str, Any]) -> bool:
+    """Whether ``card`` is that of a model `auditdm world train` taught to answer (any folder, any name)."""
+    return card.get("task") == "answer" and "train" in card and "weights" in card
+
+
+def recipe_examples(card: dict[str, Any], seed: int) -> Iterator[Labelled]:
+    """Fresh draws, one question at a time, from the skill mix of the recipe ``card`` records."""
     from auditdm.world.skills import dialogues
 
-    weights = find_model(name).card.get("weights") or None
-    for (example,) in dialogues(seed=seed, turns=1, weights=weights):
+    for (example,) in dialogues(seed=seed, turns=1, weights=card.get("weights") or None):
         yield Labelled(example.image(), example.question.text(), example.answer, example.skill)
 
 
