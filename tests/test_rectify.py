@@ -11,12 +11,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from auditdm.errors import UserError
-from auditdm.grpo import GRPOSettings
+from auditdm.grpo import GRPOSettings, probe_form
 from auditdm.models import load_model, read_card
 from auditdm.rectify import RectifyConfig, labelled_pairs, resume_rectify, start_rectify
 from auditdm.store import RunStore
@@ -110,7 +111,8 @@ def test_labels_are_the_references_consensus_never_the_oracle(whole, tmp_path) -
 def test_the_paths_and_the_fraction_choose_the_training_pairs(tmp_path) -> None:
     # The paper's ablations: one path alone (here editing), and a fraction of the generated pairs.
     config = RectifyConfig(pool_size=12, probes=40, epochs=1, train_batch_size=4, iterations=1, eval_questions=2,
-                           keep="all", compare_to=None, pairings=("both",), syntheses=("edit",))  # fmt: skip
+                           keep="all", compare_to=None, pairings=("both",), syntheses=("edit",),
+                           max_answer_share=1.0)  # fmt: skip
     start_rectify(config, tmp_path / "all", progress=False)
     pairs = [pair for _, pair in labelled_pairs(tmp_path / "all")]
     stored = {p.idx: p for p in RunStore.open(tmp_path / "all" / "iteration-1" / "generate-0").probes()}
@@ -120,6 +122,14 @@ def test_the_paths_and_the_fraction_choose_the_training_pairs(tmp_path) -> None:
     start_rectify(dataclasses.replace(config, fraction=0.2), tmp_path / "fifth", progress=False)
     fifth = [pair for _, pair in labelled_pairs(tmp_path / "fifth")]
     assert len(fifth) == len(pairs) // 5 and fifth == [pairs[5 * i + 4] for i in range(len(fifth))]
+    # At most half of a question form's pairs give one answer: the commonest are thinned, in order.
+    shutil.copytree(tmp_path / "all" / "iteration-1" / "generate-0", tmp_path / "half" / "iteration-1" / "generate-0")
+    start_rectify(dataclasses.replace(config, max_answer_share=0.5), tmp_path / "half", progress=False)
+    half = [pair for _, pair in labelled_pairs(tmp_path / "half")]
+    forms = Counter(probe_form(p.question) for p in half)
+    assert half and all(n <= forms[form] / 2 for (form, _), n in Counter((probe_form(p.question), p.answer)
+                                                                        for p in half).items())  # fmt: skip
+    assert [p for p in pairs if p in half] == half and len(half) < len(pairs)
 
 
 @pytest.mark.slow
@@ -169,6 +179,7 @@ def test_bad_input_is_one_clear_line(tmp_path) -> None:
                           (["--target", f"hf:{empty}"], "name the reference models with --references"),
                           (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question"),
                           (["--pairings", "image"], "a pool has none"), (["--fraction", "1.5"], "--fraction 1.5"),
+                          (["--max-answer-share", "0"], "--max-answer-share 0.0: must be above 0"),
                           (["--mix-data", str(tmp_path / "nope.json")], "nope.json: no such file"),
                           (["--auditor-recipe", str(empty)], "not an auditor training")):  # fmt: skip
         result = rectify(*args, "-o", str(tmp_path / "run"))

@@ -38,7 +38,7 @@ from auditdm.backends import ModelSpec, default_references, load_domain
 from auditdm.errors import UserError
 from auditdm.files import write_text
 from auditdm.finetune import FinetuneSettings, finetune
-from auditdm.grpo import SETTINGS, GRPOSettings, train_auditor
+from auditdm.grpo import SETTINGS, GRPOSettings, probe_form, train_auditor
 from auditdm.judge import normalize_answer
 from auditdm.models import model_options, read_card
 from auditdm.qa_data import read_qa_data
@@ -78,6 +78,11 @@ class RectifyConfig:
     # different images: an auditor that keeps finding one failure would otherwise teach the
     # target one answer (BENCHMARKS.md: 375 of 382 pairs asked "how many green objects ...").
     per_question: int = 10
+    # At most this share of the pairs of one question form give the same answer (1: no limit).
+    # An auditor's failures lean one way, and pairs that all answer alike teach that answer: 347
+    # flagged "is there ..." pairs, 93 % "no", taught a target to say "no" to every such question
+    # (hallucination 67 to 52 %, BENCHMARKS.md section 5).
+    max_answer_share: float = 0.5
     quorum: int | None = None
     min_confidence: float | None = None
     judge: str = "exact"
@@ -114,6 +119,8 @@ class RectifyConfig:
                             "--epochs above 0")  # fmt: skip
         if not 0 < self.fraction <= 1:
             raise UserError(f"--fraction {self.fraction}: must be above 0 and at most 1")
+        if not 0 < self.max_answer_share <= 1:
+            raise UserError(f"--max-answer-share {self.max_answer_share}: must be above 0 and at most 1")
         if "image" in self.pairings:
             raise UserError("--pairings image asks the pool's own questions, and a pool has none (use question, both)")
         # Any other unknown path or bad inference option, now.
@@ -283,11 +290,12 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
         )  # fmt: skip
         store = _generate(audit, folder / f"{name}-{k}", progress)
         pairs += _labelled(store, out=folder.parent, keep="all" if baseline else config.keep)
-    pairs = _deduplicated(pairs, config.per_question)
+    pairs = _balanced(_deduplicated(pairs, config.per_question), config.max_answer_share)
     pairs = _spread(pairs, config.fraction) if limit is None else pairs[:limit]
     if not pairs:
-        raise UserError(f"no probe of {folder / name}-* reached a consensus{'' if baseline else ' that the target missed'}:"
-                        " nothing to train on (a larger --probes or --pool-size, or --keep all, may give some)")
+        raise UserError(f"no probe of {folder / name}-* reached a consensus{'' if baseline else ' that the target missed'}"
+                        " with answers varied enough for --max-answer-share: nothing to train on (a larger --probes "
+                        "or --pool-size, --keep all, or a higher --max-answer-share may give some)")
     _write_lines(path, [json.dumps(dataclasses.asdict(p)) for p in pairs])
     return pairs
 
@@ -323,6 +331,35 @@ def _deduplicated(pairs: Sequence[Pair], per_question: int, similar: float = 0.9
         if len(alike) < per_question and all(distinct[j].image != pair.image for j in alike):
             kept.append(i)
     return [distinct[i] for i in kept]
+
+
+def _balanced(pairs: Sequence[Pair], share: float) -> list[Pair]:
+    """The pairs with each question form's answers thinned (the last ones of the commonest first)
+    until none gives more than ``share`` of the form's pairs; a form that cannot (one answer
+    only) is dropped. Other pairs keep their order."""
+    if share >= 1:
+        return list(pairs)
+    by_form: dict[str, Counter[str]] = {}
+    for pair in pairs:
+        by_form.setdefault(probe_form(pair.question), Counter())[pair.answer] += 1
+    caps = {form: _answer_cap(sorted(counts.values(), reverse=True), share) for form, counts in by_form.items()}
+    kept: Counter[tuple[str, str]] = Counter()
+    balanced = []
+    for pair in pairs:
+        key = (probe_form(pair.question), pair.answer)
+        if kept[key] < caps[key[0]]:
+            kept[key] += 1
+            balanced.append(pair)
+    return balanced
+
+
+def _answer_cap(counts: Sequence[int], share: float) -> int:
+    """The most pairs one answer may keep so that, with every answer capped at it, none gives more
+    than ``share`` of the form's pairs (``counts`` from the commonest answer down); 0: none can."""
+    for cap in range(counts[0], 0, -1):
+        if cap <= share * sum(min(n, cap) for n in counts) + 1e-9:
+            return cap
+    return 0
 
 
 def _spread(pairs: Sequence[Pair], fraction: float) -> list[Pair]:

@@ -83,6 +83,9 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--keep", f"which labelled pairs train the target: {', '.join(KEEP)} (default: %(default)s)", choices=KEEP)
     option("--per-question", "at most this many pairs ask (nearly) the same question, on different images "
            "(default: %(default)s)", type=int)  # fmt: skip
+    option("--max-answer-share", "at most this share of the pairs of one question form give the same answer; "
+           "the commonest answers are thinned, and a form with one answer only is dropped (default: %(default)s; "
+           "1: no limit)", type=float, metavar="S")  # fmt: skip
     option("--quorum", "references that must agree (default: all)", type=int)
     option("--min-confidence", "a reference less sure than P of its answer abstains (default: none do)", type=float,
            metavar="P")  # fmt: skip
