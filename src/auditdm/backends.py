@@ -7,9 +7,9 @@ only when used, so a backend's heavy libraries load only for the runs that need 
 A model backend module provides ``load(name, **options)`` (a VLM, see ``models``) and
 ``resolve(name)`` (its weights: a local folder, or a hub id; for a remote model, its name);
 optionally ``default_references()`` (the references a target of this kind is audited against
-when none are named) and ``training_examples(name, seed)`` (the model's own training data,
-which rectification mixes in so that the model does not forget). The ``concurrency`` option
-(requests in flight at once) reaches only a ``load`` that names it.
+when none are named). A model's own training data, which rectification mixes in so that it does
+not forget, comes from its card through the domain whose recipe trained it (``Domain.recipe_data``).
+The ``concurrency`` option (requests in flight at once) reaches only a ``load`` that names it.
 
 A synthesizer backend module (``world``, ``diffusers:ID_OR_PATH``) provides ``check(name,
 role)``, which fails at once on a name that cannot play the role (generator or editor), and

@@ -166,7 +166,8 @@ def start_rectify(config: RectifyConfig, out: Path, progress: bool = True) -> di
         raise UserError(f"{out} already holds a rectification: resume it with --resume {out}, or pick another --out")
     # What can be checked before any work is, so that a bad input leaves nothing behind.
     ModelSpec.parse(config.target).folder()  # fine-tuning needs a local folder
-    config.references or default_references(config.target)
+    if not config.references:
+        default_references(config.target)  # an error for a target kind that has none
     if config.pool is not None:
         from auditdm.sources import IMAGE_SUFFIXES
 
@@ -339,15 +340,16 @@ def _balanced(pairs: Sequence[Pair], share: float) -> list[Pair]:
     only) is dropped. Other pairs keep their order."""
     if share >= 1:
         return list(pairs)
+    forms = [probe_form(pair.question) for pair in pairs]
     by_form: dict[str, Counter[str]] = {}
-    for pair in pairs:
-        by_form.setdefault(probe_form(pair.question), Counter())[pair.answer] += 1
+    for pair, form in zip(pairs, forms):
+        by_form.setdefault(form, Counter())[pair.answer] += 1
     caps = {form: _answer_cap(sorted(counts.values(), reverse=True), share) for form, counts in by_form.items()}
     kept: Counter[tuple[str, str]] = Counter()
     balanced = []
-    for pair in pairs:
-        key = (probe_form(pair.question), pair.answer)
-        if kept[key] < caps[key[0]]:
+    for pair, form in zip(pairs, forms):
+        key = (form, pair.answer)
+        if kept[key] < caps[form]:
             kept[key] += 1
             balanced.append(pair)
     return balanced
@@ -411,14 +413,9 @@ def _original_data(config: RectifyConfig, count: int) -> list[Labelled]:
 
 
 def _own_data(config: RectifyConfig, seed: int) -> Iterator[Labelled] | None:
-    """The target's own training data: its backend's stream (a world: model), else the data of
-    the domain recipe its card records (a folder `auditdm world train` wrote); None if unknown."""
-    spec = ModelSpec.parse(config.target)
-    stream = getattr(spec.backend, "training_examples", None)
-    if stream is not None:
-        examples: Iterator[Labelled] = stream(spec.name, seed)
-        return examples
-    return load_domain(config.domain).recipe_data(read_card(spec.folder()), seed)
+    """The target's own training data: that of the domain recipe its card records (a world: model,
+    or any folder `auditdm world train` wrote); None if unknown."""
+    return load_domain(config.domain).recipe_data(read_card(ModelSpec.parse(config.target).folder()), seed)
 
 
 def _evaluate(config: RectifyConfig, path: Path, model: str | None) -> dict[str, Any] | None:

@@ -71,12 +71,6 @@ def load(name: str, **options: Any) -> HFModel:
     return HFModel(resolve(name), name=f"world:{name}", **options)
 
 
-def training_examples(name: str, seed: int) -> Iterator[Labelled]:
-    """``world:NAME``'s own training data, one question at a time: fresh draws from the skill
-    mix of its recipe (what rectification mixes in so that the model does not forget)."""
-    return recipe_examples(find_model(name).card, seed)
-
-
 def is_answering_recipe(card: dict[str, Any]) -> bool:
     """Whether ``card`` is that of a model `auditdm world train` taught to answer (any folder, any name)."""
     return card.get("task") == "answer" and "train" in card and "weights" in card
