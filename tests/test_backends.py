@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,10 +71,15 @@ def test_every_kind_loads_through_one_protocol() -> None:
     assert hf.generate([image.picture.image], [image.question or ""]) == [reply]  # the same code path
 
 
-def test_defaults_and_unknown_names() -> None:
+def test_defaults_and_unknown_names(tmp_path) -> None:
     assert default_references("world:target") == ("world:ref-a", "world:ref-b", "world:ref-c")
-    with pytest.raises(UserError, match="name the reference models with --references"):
-        default_references("hf:/models/mine")
+    # A folder `auditdm world train` wrote has the world's references too, by its card.
+    shutil.copytree(ModelSpec.parse("world:target").folder(), tmp_path / "trained")
+    assert default_references(f"hf:{tmp_path / 'trained'}") == ("world:ref-a", "world:ref-b", "world:ref-c")
+    (tmp_path / "trained" / "auditdm.json").unlink()
+    for other in ("hf:/models/mine", f"hf:{tmp_path / 'trained'}", "openai:gpt-4o"):
+        with pytest.raises(UserError, match="name the reference models with --references"):
+            default_references(other)
     assert load_synthesizer("world").name == "world"
     with pytest.raises(UserError, match="unknown image synthesis backend 'flux'"):
         load_synthesizer("flux")

@@ -7,7 +7,7 @@ only when used, so a backend's heavy libraries load only for the runs that need 
 A model backend module provides ``load(name, **options)`` (a VLM, see ``models``) and
 ``resolve(name)`` (its weights: a local folder, or a hub id; for a remote model, its name);
 optionally ``default_references()`` (the references a target of this kind is audited against
-when none are named). A model's own training data, which rectification mixes in so that it does
+when none are named; for a kind without, a domain's, if its recipe trained the model). A model's own training data, which rectification mixes in so that it does
 not forget, comes from its card through the domain whose recipe trained it (``Domain.recipe_data``).
 The ``concurrency`` option (requests in flight at once) reaches only a ``load`` that names it.
 
@@ -85,15 +85,32 @@ class ModelSpec:
 
 
 def default_references(target: str) -> tuple[str, ...]:
-    """The references a target is audited against when none are named (the world's for a
-    world target); an error for a kind that has none."""
+    """The references a target is audited against when none are named: its kind's (the world's
+    for a world target), else those of the domain whose recipe trained it (its card says); an
+    error for a target that has none."""
     spec = ModelSpec.parse(target)
     defaults = getattr(spec.backend, "default_references", None)
-    if defaults is None:
-        raise UserError(f"name the reference models with --references (a {spec.kind}: target has no default "
-                        "references; the world's are the default for a world target)")  # fmt: skip
-    references: tuple[str, ...] = defaults()
-    return references
+    if defaults is not None:
+        return tuple(defaults())
+    card = _card(spec)
+    for name in DOMAINS:
+        references = load_domain(name).references(card)
+        if references:
+            return references
+    raise UserError(f"name the reference models with --references (a {spec.kind}: target has no default "
+                    "references; the world's are the default for a world target and for a folder `auditdm "
+                    "world train` wrote)")  # fmt: skip
+
+
+def _card(spec: ModelSpec) -> dict[str, Any]:
+    """The card of a model in a local folder; empty for any other."""
+    from auditdm.models import read_card
+
+    try:
+        source = spec.resolve()
+    except UserError:
+        return {}
+    return read_card(source) if isinstance(source, Path) else {}
 
 
 def _named(table: dict[str, str], name: str, what: str) -> Any:

@@ -44,6 +44,11 @@ class Domain(Protocol):
         records it (fresh draws, reproducible by seed); None for a model they did not train."""
         ...
 
+    def references(self, card: dict[str, Any]) -> tuple[str, ...] | None:
+        """The references that audit a model one of the domain's recipes trained (its card);
+        None for a model they did not train."""
+        ...
+
     def png_text(self, scene: Scene) -> Mapping[str, str]:
         """The PNG text chunks that carry ``scene`` inside an image file."""
         ...

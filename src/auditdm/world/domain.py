@@ -58,6 +58,11 @@ class WorldDomain:
 
         return recipe_examples(card, seed) if is_answering_recipe(card) else None
 
+    def references(self, card: dict[str, Any]) -> tuple[str, ...] | None:
+        from auditdm.world.zoo.cards import default_references, is_answering_recipe
+
+        return default_references() if is_answering_recipe(card) else None
+
     def png_text(self, scene: AnyScene) -> Mapping[str, str]:
         assert isinstance(scene, Scene)
         return scene_text(scene)
