@@ -19,7 +19,7 @@ import pytest
 from auditdm.errors import UserError
 from auditdm.grpo import GRPOSettings, probe_form
 from auditdm.models import load_model, read_card
-from auditdm.rectify import RectifyConfig, labelled_pairs, resume_rectify, start_rectify
+from auditdm.rectify import Pair, RectifyConfig, _balanced, labelled_pairs, resume_rectify, start_rectify
 from auditdm.store import RunStore
 
 SMOKE = ["--pool-size", "12", "--probes", "40", "--epochs", "1", "--auditor-steps", "2", "--auditor-checkpoints", "1",
@@ -132,6 +132,22 @@ def test_the_paths_and_the_fraction_choose_the_training_pairs(tmp_path) -> None:
     assert [p for p in pairs if p in half] == half and len(half) < len(pairs)
 
 
+def test_a_form_s_rarer_answers_are_filled_with_pairs_the_target_already_answers() -> None:
+    def pair(i: int, question: str, answer: str, flagged: bool) -> Pair:
+        return Pair("run", i, f"image-{i}", question, answer, flagged, None, None, None)
+
+    flagged = [pair(i, "is there a red circle ?", "no", True) for i in range(6)]
+    flagged.append(pair(6, "is there a blue star ?", "yes", True))
+    spare = [pair(10 + i, "is there a green square ?", "yes", False) for i in range(3)]
+    spare.append(pair(20, "how many circles are there ?", "2", False))  # a form with no flagged pair
+    # Thinning alone keeps one "no" for the one "yes".
+    assert _balanced(flagged, 0.5) == [flagged[0], flagged[6]]
+    # Filling first: the three right "yes" pairs join, and four of the six "no" pairs stay.
+    assert _balanced(flagged + spare, 0.5, fill=True) == [*flagged[:4], flagged[6], *spare[:3]]
+    # A form takes at most as many unflagged pairs as it has flagged ones.
+    assert _balanced([flagged[0], *spare], 0.5, fill=True) == [flagged[0], spare[0]]
+
+
 @pytest.mark.slow
 def test_a_killed_rectification_resumes_to_the_uninterrupted_result(whole, tmp_path) -> None:
     out, recipe = tmp_path / "killed", tmp_path / "recipe"
@@ -174,7 +190,7 @@ def test_bad_input_is_one_clear_line(tmp_path) -> None:
     empty.mkdir()
     for args, message in ((["--pool", str(empty)], "the pool has no images"),
                           (["--resume", str(tmp_path)], "not a rectification run"),
-                          (["--keep", "some"], "invalid choice"),
+                          (["--keep", "some"], "invalid choice"), (["--balance", "even"], "invalid choice"),
                           (["--target", "hf:org/remote-vlm"], "is not a local model folder"),
                           (["--target", f"hf:{empty}"], "name the reference models with --references"),
                           (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question"),

@@ -6,8 +6,9 @@ latest model, from the previous auditor; (2) the auditors (every checkpoint of t
 training) write probes on a pool of unlabelled images, each probe answered by the target
 and the references, as an audit does; (3) the references' consensus labels them: the pairs
 where the target disagrees with it are kept (``keep="all"``: every pair with a consensus),
-duplicates dropped; (4) they are mixed with the target's own training data and (5) the
-latest model is fine-tuned on them; (6) on an embedded domain's pool, the held-out
+duplicates dropped, and each question form's answers evened out (the commonest thinned, or
+the rarer filled with pairs the target already gets right); (4) they are mixed with the target's own training
+data and (5) the latest model is fine-tuned on them; (6) on an embedded domain's pool, the held-out
 benchmark measures every skill before and after. ``control`` also fine-tunes a second copy,
 each iteration, on as many pairs written by the untrained baseline auditor under the
 baseline prompts on the same pool, labelled alike: the paper's "same images without AuditDM".
@@ -52,6 +53,7 @@ CONFIG = "rectify.json"
 RESULT = "rectification.json"
 RECIPE = "auditor-recipe.json"  # the --auditor-recipe, copied: a resume needs no other folder
 KEEP = ("flagged", "all")
+BALANCE = ("fill", "thin")
 POOL_SEED = 500_000  # the pool's images come from a stream apart from audits, GRPO and the benchmark
 
 
@@ -83,6 +85,12 @@ class RectifyConfig:
     # flagged "is there ..." pairs, 93 % "no", taught a target to say "no" to every such question
     # (hallucination 67 to 52 %, BENCHMARKS.md section 5).
     max_answer_share: float = 0.5
+    # How a form's answers are evened out: "thin" drops the commonest; "fill" first adds, to its
+    # rarer answers, pairs of the same form that the target already answers right (at most as many
+    # as the form has flagged pairs), then thins. Filling gave 2.5x the pairs and no gain where the
+    # consensus labels the rarer side badly (BENCHMARKS.md section 5); a user whose references
+    # label both sides well may want it.
+    balance: str = "thin"
     quorum: int | None = None
     min_confidence: float | None = None
     judge: str = "exact"
@@ -114,6 +122,8 @@ class RectifyConfig:
     def __post_init__(self) -> None:
         if self.keep not in KEEP:
             raise UserError(f"unknown --keep {self.keep!r} (choose from {', '.join(KEEP)})")
+        if self.balance not in BALANCE:
+            raise UserError(f"unknown --balance {self.balance!r} (choose from {', '.join(BALANCE)})")
         if min(self.iterations, self.probes, self.pool_size, self.per_question) < 1 or self.epochs <= 0:
             raise UserError("--iterations, --probes, --pool-size and --per-question must be at least 1, "
                             "--epochs above 0")  # fmt: skip
@@ -279,6 +289,8 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
     if path.exists():
         return [Pair(**json.loads(line)) for line in path.read_text().splitlines()]
     baseline = limit is not None  # the control: the untrained auditor, every labelled pair, as many
+    flagged_only = not baseline and config.keep == "flagged"
+    fill = flagged_only and config.balance == "fill" and config.max_answer_share < 1
     pairs: list[Pair] = []
     for k, auditor in enumerate(auditors):
         audit = AuditConfig(
@@ -290,8 +302,17 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
             **config.executor_options(), **config.inference_options(),
         )  # fmt: skip
         store = _generate(audit, folder / f"{name}-{k}", progress)
-        pairs += _labelled(store, out=folder.parent, keep="all" if baseline else config.keep)
-    pairs = _balanced(_deduplicated(pairs, config.per_question), config.max_answer_share)
+        pairs += _labelled(store, out=folder.parent)
+    if flagged_only:
+        flagged = _deduplicated([p for p in pairs if p.flagged], config.per_question)
+        # The unflagged ones that may fill the forms' rarer answers, deduplicated apart: a question
+        # asked --per-question times with one answer may still be asked with the other.
+        asked = {(p.image, normalize_answer(p.question)) for p in flagged}
+        spare = [p for p in pairs if not p.flagged and (p.image, normalize_answer(p.question)) not in asked]
+        pairs = flagged + (_deduplicated(spare, config.per_question) if fill else [])
+    else:
+        pairs = _deduplicated(pairs, config.per_question)
+    pairs = _balanced(pairs, config.max_answer_share, fill)
     pairs = _spread(pairs, config.fraction) if limit is None else pairs[:limit]
     if not pairs:
         raise UserError(f"no probe of {folder / name}-* reached a consensus{'' if baseline else ' that the target missed'}"
@@ -301,13 +322,13 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
     return pairs
 
 
-def _labelled(store: RunStore, out: Path, keep: str) -> list[Pair]:
-    """The store's probes that the references agree on (flagged ones only, by default)."""
+def _labelled(store: RunStore, out: Path) -> list[Pair]:
+    """The store's probes that the references agree on."""
     category_of = {m: c.name for c in store.categories() for m in c.members}
     run = str(store.folder.relative_to(out))
     pairs = []
     for p in store.probes():
-        if p.error or p.consensus is None or p.image is None or not p.question or (keep == "flagged" and not p.score):
+        if p.error or p.consensus is None or p.image is None or not p.question:
             continue
         check = oracle_check(p) if p.verifiable else None
         pairs.append(Pair(run, p.idx, p.image, p.question, p.consensus, bool(p.score),
@@ -334,22 +355,39 @@ def _deduplicated(pairs: Sequence[Pair], per_question: int, similar: float = 0.9
     return [distinct[i] for i in kept]
 
 
-def _balanced(pairs: Sequence[Pair], share: float) -> list[Pair]:
-    """The pairs with each question form's answers thinned (the last ones of the commonest first)
-    until none gives more than ``share`` of the form's pairs; a form that cannot (one answer
-    only) is dropped. Other pairs keep their order."""
+def _balanced(pairs: Sequence[Pair], share: float, fill: bool = False) -> list[Pair]:
+    """The pairs with each question form's answers evened out until none gives more than ``share``
+    of the form's pairs. ``fill``: the flagged pairs are balanced, first by adding unflagged pairs
+    of the same form to its rarer answers (each answer up to the commonest flagged one's count, at
+    most as many as the form's flagged pairs in all); forms without a flagged pair are left out.
+    Then the last pairs of the commonest answers are dropped; a form that cannot reach ``share``
+    (one answer only) is dropped whole. Kept pairs keep their order."""
     if share >= 1:
         return list(pairs)
     forms = [probe_form(pair.question) for pair in pairs]
+    chosen = [pair.flagged or not fill for pair in pairs]
+    if fill:
+        flagged: dict[str, Counter[str]] = {}
+        for pair, form in zip(pairs, forms):
+            if pair.flagged:
+                flagged.setdefault(form, Counter())[pair.answer] += 1
+        room = {form: sum(counts.values()) for form, counts in flagged.items()}
+        for i, (pair, form) in enumerate(zip(pairs, forms)):
+            counts = flagged.get(form)
+            if not pair.flagged and counts and room[form] and counts[pair.answer] < max(counts.values()):
+                counts[pair.answer] += 1
+                room[form] -= 1
+                chosen[i] = True
     by_form: dict[str, Counter[str]] = {}
-    for pair, form in zip(pairs, forms):
-        by_form.setdefault(form, Counter())[pair.answer] += 1
+    for pair, form, keep in zip(pairs, forms, chosen):
+        if keep:
+            by_form.setdefault(form, Counter())[pair.answer] += 1
     caps = {form: _answer_cap(sorted(counts.values(), reverse=True), share) for form, counts in by_form.items()}
     kept: Counter[tuple[str, str]] = Counter()
     balanced = []
-    for pair, form in zip(pairs, forms):
+    for pair, form, keep in zip(pairs, forms, chosen):
         key = (form, pair.answer)
-        if kept[key] < caps[form]:
+        if keep and kept[key] < caps[form]:
             kept[key] += 1
             balanced.append(pair)
     return balanced

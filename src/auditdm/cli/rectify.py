@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from auditdm.cli import comma_list, config_from, executor_flags, field_option, model_flags, quiet_flag
-from auditdm.rectify import KEEP, RectifyConfig
+from auditdm.rectify import BALANCE, KEEP, RectifyConfig
 from auditdm.records import SYNTHESES
 
 
@@ -86,6 +86,9 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     option("--max-answer-share", "at most this share of the pairs of one question form give the same answer; "
            "the commonest answers are thinned, and a form with one answer only is dropped (default: %(default)s; "
            "1: no limit)", type=float, metavar="S")  # fmt: skip
+    option("--balance", "how a form's answers are evened out: thin = drop the commonest; fill = first add pairs "
+           "the target already answers right to its rarer answers (at most as many as it has flagged pairs), then "
+           "thin (default: %(default)s)", choices=BALANCE)  # fmt: skip
     option("--quorum", "references that must agree (default: all)", type=int)
     option("--min-confidence", "a reference less sure than P of its answer abstains (default: none do)", type=float,
            metavar="P")  # fmt: skip
