@@ -5,6 +5,8 @@
     python benchmarks/auditor_transfer.py --explore 0 --explore 0.5    # also audit with audit --explore 0.5
     python benchmarks/auditor_transfer.py --tag refs4 \
         --references world:ref-a,world:ref-b,world:ref-c,world:target-large     # a fourth reference
+    python benchmarks/auditor_transfer.py --tag refs4q3 --quorum 3 \
+        --references world:ref-a,world:ref-b,world:ref-c,world:target-large     # three of four agree
 
 Four target variants, retrained from the target's recipe with other seeds, data mixes and
 sizes (VARIANTS; rebuilt with `auditdm world train` when missing), stand in for a user's own
@@ -67,7 +69,8 @@ def train_target(out: Path, name: str) -> None:
     _run(command, out / "logs" / f"target-{name}.log")
 
 
-def train_auditor(out: Path, tag: str, name: str, train_args: list[str], references: list[str]) -> bool:
+def train_auditor(out: Path, tag: str, name: str, train_args: list[str], references: list[str],
+                  quorum: int | None) -> bool:  # fmt: skip
     """Whether the variant has a trained auditor; a training that fails (one that diverged) is
     reported with its log's last line, and the other variants go on."""
     folder = out / tag / name
@@ -75,7 +78,8 @@ def train_auditor(out: Path, tag: str, name: str, train_args: list[str], referen
         return True
     resume = ["--resume"] if folder.exists() else []
     command = [sys.executable, "-m", "auditdm", "train-auditor", "-o", str(folder), *resume,
-               "--target", f"hf:{out / 'targets' / name}", "--references", ",".join(references), *train_args]  # fmt: skip
+               "--target", f"hf:{out / 'targets' / name}", "--references", ",".join(references),
+               *(["--quorum", str(quorum)] if quorum else []), *train_args]  # fmt: skip
     log = out / "logs" / f"auditor-{tag}-{name}.log"
     try:
         _run(command, log)
@@ -86,8 +90,8 @@ def train_auditor(out: Path, tag: str, name: str, train_args: list[str], referen
 
 
 def audit_row(target: str, auditor: str, images: int, folder: Path, explore: float,
-              references: list[str]) -> dict[str, Any]:  # fmt: skip
-    config = AuditConfig(target=target, references=tuple(references), auditor=auditor, probes=images,
+              references: list[str], quorum: int | None) -> dict[str, Any]:  # fmt: skip
+    config = AuditConfig(target=target, references=tuple(references), quorum=quorum, auditor=auditor, probes=images,
                          image_count=images, seed=HELD_OUT_SEED, explore=explore)  # fmt: skip
     summary = start_audit(config, folder, progress=False).to_dict()
     verified = summary["verified"]
@@ -116,6 +120,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="trainings at once, one thread each")
     parser.add_argument("--references", type=lambda text: text.split(","), default=list(REFERENCES), metavar="A,B,...",
                         help="the references of every training and audit (default: the world's three)")
+    parser.add_argument("--quorum", type=int, help="references that must agree, in every training and audit "
+                        "(default: all)")  # fmt: skip
     parser.add_argument("--explore", type=float, action="append", metavar="SHARE",
                         help="audit the trained auditor with audit --explore SHARE (repeatable; default: 0)")
     args = parser.parse_args()
@@ -123,8 +129,8 @@ def main() -> None:
     shares = args.explore or [0.0]
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(lambda name: train_target(args.out, name), names))
-        trained = list(pool.map(lambda name: train_auditor(args.out, args.tag, name, args.train_arg, args.references),
-                                names))  # fmt: skip
+        trained = list(pool.map(lambda name: train_auditor(args.out, args.tag, name, args.train_arg, args.references,
+                                                           args.quorum), names))  # fmt: skip
     failed = [name for name, ok in zip(names, trained) if not ok]
     names = [name for name in names if name not in failed]
     results = args.out / args.tag / "results.jsonl"
@@ -143,7 +149,7 @@ def main() -> None:
                 if row is None:  # not audited by an earlier run of this script
                     row = {"variant": name, "recipe": args.tag, **audit_row(target, auditor, args.images,
                                                                            Path(scratch) / f"{name}-{i}", explore,
-                                                                           args.references)}
+                                                                           args.references, args.quorum)}
                     sink.write(json.dumps(row) + "\n")
                     sink.flush()
                 rows.append(row)
