@@ -117,6 +117,10 @@ def test_the_paths_and_the_fraction_choose_the_training_pairs(tmp_path) -> None:
     pairs = [pair for _, pair in labelled_pairs(tmp_path / "all")]
     stored = {p.idx: p for p in RunStore.open(tmp_path / "all" / "iteration-1" / "generate-0").probes()}
     assert {stored[p.probe].kind for p in pairs} == {"both+edit"} and len(pairs) >= 4
+    # World images carry questions, so their pool can ask them of edited images too.
+    start_rectify(dataclasses.replace(config, pairings=("image",)), tmp_path / "image", progress=False)
+    edited = {p.idx: p for p in RunStore.open(tmp_path / "image" / "iteration-1" / "generate-0").probes()}
+    assert {edited[p.probe].kind for _, p in labelled_pairs(tmp_path / "image")} == {"image+edit"}
     # The same generation, a fifth of its pairs: spread over it, in its order.
     shutil.copytree(tmp_path / "all" / "iteration-1" / "generate-0", tmp_path / "fifth" / "iteration-1" / "generate-0")
     start_rectify(dataclasses.replace(config, fraction=0.2), tmp_path / "fifth", progress=False)
@@ -194,7 +198,7 @@ def test_bad_input_is_one_clear_line(tmp_path) -> None:
                           (["--target", "hf:org/remote-vlm"], "is not a local model folder"),
                           (["--target", f"hf:{empty}"], "name the reference models with --references"),
                           (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question"),
-                          (["--pairings", "image"], "a pool has none"), (["--fraction", "1.5"], "--fraction 1.5"),
+                          (["--pool", str(empty), "--pairings", "image"], "a folder of images has none"), (["--fraction", "1.5"], "--fraction 1.5"),
                           (["--max-answer-share", "0"], "--max-answer-share 0.0: must be above 0"),
                           (["--mix-data", str(tmp_path / "nope.json")], "nope.json: no such file"),
                           (["--auditor-recipe", str(empty)], "not an auditor training")):  # fmt: skip

@@ -71,7 +71,7 @@ class RectifyConfig:
     domain: str = "world"
     pool_size: int = 400  # domain images in the pool
     probes: int = 1200  # probes written per iteration, over all its auditors
-    # The paths that write the probes; (Q, I*) needs the pool's own questions, which it has none of.
+    # The paths that write the probes; (Q, I*) needs the pool's own questions, which a folder has none of.
     pairings: tuple[Pairing, ...] = ("question", "both")
     syntheses: tuple[Synthesis, ...] = SYNTHESES
     fraction: float = 1.0  # the share of the generated pairs that trains the target (the paper's supp. Table 4)
@@ -131,8 +131,9 @@ class RectifyConfig:
             raise UserError(f"--fraction {self.fraction}: must be above 0 and at most 1")
         if not 0 < self.max_answer_share <= 1:
             raise UserError(f"--max-answer-share {self.max_answer_share}: must be above 0 and at most 1")
-        if "image" in self.pairings:
-            raise UserError("--pairings image asks the pool's own questions, and a pool has none (use question, both)")
+        if "image" in self.pairings and self.pool is not None:
+            raise UserError("--pairings image asks the pool's own questions, and a folder of images has none (use "
+                            "question, both)")  # fmt: skip
         # Any other unknown path or bad inference option, now.
         AuditConfig(pairings=self.pairings, syntheses=self.syntheses, limit=self.limit, **self.executor_options(),
                     **self.inference_options())  # fmt: skip

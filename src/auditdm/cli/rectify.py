@@ -74,8 +74,9 @@ def add_rectify(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
            "(default: all)", type=int, metavar="N")  # fmt: skip
     option("--pool-size", "world images in the pool (default: %(default)s)", type=int)
     option("--probes", "probes written per iteration (default: %(default)s)", type=int)
-    option("--pairings", "the probes' pairings: question = (Q*, I), both = (Q*, I*) (default: both of them)",
-           type=comma_list, metavar="P,...")
+    option("--pairings", "the probes' pairings: question = (Q*, I), both = (Q*, I*), and on world images, whose "
+           "images carry questions, image = (Q, I*) (default: question,both)", type=comma_list,
+           metavar="P,...")  # fmt: skip
     option("--synthesis", f"how new images are made: {', '.join(SYNTHESES)} (default: both)", type=comma_list,
            metavar="S,...", field="syntheses")  # fmt: skip
     option("--fraction", "the share of the generated pairs that trains the target (default: %(default)s)",
