@@ -198,7 +198,8 @@ def test_bad_input_is_one_clear_line(tmp_path) -> None:
                           (["--target", "hf:org/remote-vlm"], "is not a local model folder"),
                           (["--target", f"hf:{empty}"], "name the reference models with --references"),
                           (["--iterations", "0"], "--iterations, --probes, --pool-size and --per-question"),
-                          (["--pool", str(empty), "--pairings", "image"], "a folder of images has none"), (["--fraction", "1.5"], "--fraction 1.5"),
+                          (["--pool", str(empty), "--pairings", "image"], "a folder of images has none"),
+                          (["--fraction", "1.5"], "--fraction 1.5"),
                           (["--max-answer-share", "0"], "--max-answer-share 0.0: must be above 0"),
                           (["--mix-data", str(tmp_path / "nope.json")], "nope.json: no such file"),
                           (["--auditor-recipe", str(empty)], "not an auditor training")):  # fmt: skip

@@ -7,8 +7,9 @@ only when used, so a backend's heavy libraries load only for the runs that need 
 A model backend module provides ``load(name, **options)`` (a VLM, see ``models``) and
 ``resolve(name)`` (its weights: a local folder, or a hub id; for a remote model, its name);
 optionally ``default_references()`` (the references a target of this kind is audited against
-when none are named; for a kind without, a domain's, if its recipe trained the model). A model's own training data, which rectification mixes in so that it does
-not forget, comes from its card through the domain whose recipe trained it (``Domain.recipe_data``).
+when none are named; a kind without them gets those of the domain whose recipe trained the
+model, ``Domain.references``). A model's own training data, which rectification mixes in so that
+it does not forget, comes from its card through that domain too (``Domain.recipe_data``).
 The ``concurrency`` option (requests in flight at once) reaches only a ``load`` that names it.
 
 A synthesizer backend module (``world``, ``diffusers:ID_OR_PATH``) provides ``check(name,

@@ -7,11 +7,12 @@ training) write probes on a pool of unlabelled images, each probe answered by th
 and the references, as an audit does; (3) the references' consensus labels them: the pairs
 where the target disagrees with it are kept (``keep="all"``: every pair with a consensus),
 duplicates dropped, and each question form's answers evened out (the commonest thinned, or
-the rarer filled with pairs the target already gets right); (4) they are mixed with the target's own training
-data and (5) the latest model is fine-tuned on them; (6) on an embedded domain's pool, the held-out
-benchmark measures every skill before and after. ``control`` also fine-tunes a second copy,
-each iteration, on as many pairs written by the untrained baseline auditor under the
-baseline prompts on the same pool, labelled alike: the paper's "same images without AuditDM".
+the rarer filled with pairs the target already gets right); (4) they are mixed with the
+target's own training data and (5) the latest model is fine-tuned on them; (6) on an
+embedded domain's pool, the held-out benchmark measures every skill before and after.
+``control`` also fine-tunes a second copy, each iteration, on as many pairs written by the
+untrained baseline auditor under the baseline prompts on the same pool, labelled alike: the
+paper's "same images without AuditDM".
 
 Every stage writes its output into the run directory before the next starts (generation
 runs are audit runs; pairs, models and evaluations are written aside and renamed), so a
@@ -306,11 +307,7 @@ def _pairs(config: RectifyConfig, folder: Path, name: str, auditors: Sequence[st
         pairs += _labelled(store, out=folder.parent)
     if flagged_only:
         flagged = _deduplicated([p for p in pairs if p.flagged], config.per_question)
-        # The unflagged ones that may fill the forms' rarer answers, deduplicated apart: a question
-        # asked --per-question times with one answer may still be asked with the other.
-        asked = {(p.image, normalize_answer(p.question)) for p in flagged}
-        spare = [p for p in pairs if not p.flagged and (p.image, normalize_answer(p.question)) not in asked]
-        pairs = flagged + (_deduplicated(spare, config.per_question) if fill else [])
+        pairs = flagged + (_spare(pairs, flagged, config.per_question) if fill else [])
     else:
         pairs = _deduplicated(pairs, config.per_question)
     pairs = _balanced(pairs, config.max_answer_share, fill)
@@ -335,6 +332,15 @@ def _labelled(store: RunStore, out: Path) -> list[Pair]:
         pairs.append(Pair(run, p.idx, p.image, p.question, p.consensus, bool(p.score),
                           is_right(p.consensus, check) if check else None, p.skill, category_of.get(p.idx)))  # fmt: skip
     return pairs
+
+
+def _spare(pairs: Sequence[Pair], flagged: Sequence[Pair], per_question: int) -> list[Pair]:
+    """The unflagged pairs that may fill the flagged forms' rarer answers, deduplicated apart from
+    the flagged: a question asked ``per_question`` times with one answer may still be asked with
+    the other."""
+    asked = {(p.image, normalize_answer(p.question)) for p in flagged}
+    unflagged = [p for p in pairs if not p.flagged and (p.image, normalize_answer(p.question)) not in asked]
+    return _deduplicated(unflagged, per_question)
 
 
 def _deduplicated(pairs: Sequence[Pair], per_question: int, similar: float = 0.95) -> list[Pair]:
