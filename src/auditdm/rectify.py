@@ -364,27 +364,13 @@ def _deduplicated(pairs: Sequence[Pair], per_question: int, similar: float = 0.9
 
 def _balanced(pairs: Sequence[Pair], share: float, fill: bool = False) -> list[Pair]:
     """The pairs with each question form's answers evened out until none gives more than ``share``
-    of the form's pairs. ``fill``: the flagged pairs are balanced, first by adding unflagged pairs
-    of the same form to its rarer answers (each answer up to the commonest flagged one's count, at
-    most as many as the form's flagged pairs in all); forms without a flagged pair are left out.
-    Then the last pairs of the commonest answers are dropped; a form that cannot reach ``share``
-    (one answer only) is dropped whole. Kept pairs keep their order."""
+    of the form's pairs: ``fill`` first fills the flagged pairs' rarer answers (``_filled``), then
+    the last pairs of the commonest answers are dropped; a form that cannot reach ``share`` (one
+    answer only) is dropped whole. Kept pairs keep their order."""
     if share >= 1:
         return list(pairs)
     forms = [probe_form(pair.question) for pair in pairs]
-    chosen = [pair.flagged or not fill for pair in pairs]
-    if fill:
-        flagged: dict[str, Counter[str]] = {}
-        for pair, form in zip(pairs, forms):
-            if pair.flagged:
-                flagged.setdefault(form, Counter())[pair.answer] += 1
-        room = {form: sum(counts.values()) for form, counts in flagged.items()}
-        for i, (pair, form) in enumerate(zip(pairs, forms)):
-            counts = flagged.get(form)
-            if not pair.flagged and counts and room[form] and counts[pair.answer] < max(counts.values()):
-                counts[pair.answer] += 1
-                room[form] -= 1
-                chosen[i] = True
+    chosen = _filled(pairs, forms) if fill else [True] * len(pairs)
     by_form: dict[str, Counter[str]] = {}
     for pair, form, keep in zip(pairs, forms, chosen):
         if keep:
@@ -398,6 +384,25 @@ def _balanced(pairs: Sequence[Pair], share: float, fill: bool = False) -> list[P
             kept[key] += 1
             balanced.append(pair)
     return balanced
+
+
+def _filled(pairs: Sequence[Pair], forms: Sequence[str]) -> list[bool]:
+    """Which pairs fill the flagged ones: every flagged pair, and unflagged pairs of a flagged form
+    that raise its rarer answers towards its commonest flagged answer's count, at most as many as
+    the form's flagged pairs in all. A form without a flagged pair is left out."""
+    counts: dict[str, Counter[str]] = {}
+    for pair, form in zip(pairs, forms):
+        if pair.flagged:
+            counts.setdefault(form, Counter())[pair.answer] += 1
+    top = {form: max(answers.values()) for form, answers in counts.items()}
+    room = {form: answers.total() for form, answers in counts.items()}
+    chosen = [pair.flagged for pair in pairs]
+    for i, (pair, form) in enumerate(zip(pairs, forms)):
+        if not pair.flagged and room.get(form) and counts[form][pair.answer] < top[form]:
+            counts[form][pair.answer] += 1
+            room[form] -= 1
+            chosen[i] = True
+    return chosen
 
 
 def _answer_cap(counts: Sequence[int], share: float) -> int:
