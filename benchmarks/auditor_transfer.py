@@ -7,10 +7,13 @@
         --references world:ref-a,world:ref-b,world:ref-c,world:target-large     # a fourth reference
     python benchmarks/auditor_transfer.py --tag refs4q3 --quorum 3 \
         --references world:ref-a,world:ref-b,world:ref-c,world:target-large     # three of four agree
+    python benchmarks/auditor_transfer.py --tag refs4d-q3 --quorum 3 \
+        --references world:ref-a,world:ref-b,world:ref-c,ref-d     # a fourth trained as a reference
 
 Four target variants, retrained from the target's recipe with other seeds, data mixes and
 sizes (VARIANTS; rebuilt with `auditdm world train` when missing), stand in for a user's own
-target. For each, `auditdm train-auditor` with the given recipe (the defaults unless
+target; a reference named by a key of EXTRA_REFERENCES is built the same way. For each
+variant, `auditdm train-auditor` with the given recipe (the defaults unless
 ``--train-arg`` says otherwise) trains an auditor against it from world:baseline; then the
 variant is audited with world:baseline and with that auditor on the same held-out world images
 (seed 7, one probe per image, every kind), and the oracle's figures are printed per variant:
@@ -18,8 +21,8 @@ search success (and its ratio to the baseline), the genuine and the shared-error
 flags, weakness recall over the weak skills the consensus can see, and training minutes.
 The issue's bars: >= 85 % genuine, >= 3x the baseline, recall >= 60 %, <= 20 minutes.
 
-Everything lands in OUT (default runs/transfer): OUT/targets/NAME, OUT/TAG/NAME (the
-training), OUT/TAG/results.jsonl. Trainings run two at a time, one thread each, and a
+Everything lands in OUT (default runs/transfer): OUT/targets/NAME, OUT/references/NAME,
+OUT/TAG/NAME (the training), OUT/TAG/results.jsonl. Trainings run two at a time, one thread each, and a
 re-run picks up what is already there (finished models and audits are kept, a stopped
 training resumes).
 """
@@ -48,7 +51,11 @@ VARIANTS: dict[str, list[str]] = {
     "reading-mix": ["seed=13", "weights.text=0.3", "weights.direction=0.3", "weights.counting=1.0"],
     "deeper": ["seed=14", "size.text_layers=3", "weights.color=0.5", "weights.shape=0.5"],
 }
-REFERENCES = default_references("world:target")  # a hf: folder has no default references
+# Further references, for the lever "a larger ensemble": name: (zoo recipe, overrides).
+EXTRA_REFERENCES: dict[str, tuple[str, list[str]]] = {
+    "ref-d": ("ref-b", ["seed=24", "size.text_layers=3"]),  # ref-b's width with ref-c's depth, another seed
+}
+REFERENCES = default_references("world:target")
 BARS = {"genuine": 0.85, "ratio": 3.0, "recall": 0.6, "minutes": 20.0}
 
 
@@ -60,13 +67,25 @@ def _run(command: list[str], log: Path) -> None:
         subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, check=True)
 
 
-def train_target(out: Path, name: str) -> None:
-    if (out / "targets" / name / "config.json").exists():
+def train_model(folder: Path, recipe: str, sets: list[str], log: Path) -> None:
+    """Train the zoo's ``recipe`` with ``sets`` overridden into ``folder``, unless it is there."""
+    if (folder / "config.json").exists():
         return
-    sets = ["--set", ",".join(VARIANTS[name])]
-    command = [sys.executable, "-m", "auditdm", "world", "train", "--only", "target", *sets, "--name", name,
-               "--out", str(out / "targets"), "--jobs", "1", "-q"]  # fmt: skip
-    _run(command, out / "logs" / f"target-{name}.log")
+    command = [sys.executable, "-m", "auditdm", "world", "train", "--only", recipe, "--set", ",".join(sets),
+               "--name", folder.name, "--out", str(folder.parent), "--jobs", "1", "-q"]  # fmt: skip
+    _run(command, log)
+
+
+def reference_specs(out: Path, names: list[str]) -> list[str]:
+    """The references as model specs, building those named by a key of EXTRA_REFERENCES."""
+    specs = []
+    for name in names:
+        if name in EXTRA_REFERENCES:
+            recipe, sets = EXTRA_REFERENCES[name]
+            train_model(out / "references" / name, recipe, sets, out / "logs" / f"reference-{name}.log")
+            name = f"hf:{out / 'references' / name}"
+        specs.append(name)
+    return specs
 
 
 def train_auditor(out: Path, tag: str, name: str, train_args: list[str], references: list[str],
@@ -119,7 +138,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000, help="held-out images, one probe each")
     parser.add_argument("--jobs", type=int, default=2, help="trainings at once, one thread each")
     parser.add_argument("--references", type=lambda text: text.split(","), default=list(REFERENCES), metavar="A,B,...",
-                        help="the references of every training and audit (default: the world's three)")
+                        help="the references of every training and audit (default: the world's three); a name "
+                        f"of {', '.join(EXTRA_REFERENCES)} is built when missing")
     parser.add_argument("--quorum", type=int, help="references that must agree, in every training and audit "
                         "(default: all)")  # fmt: skip
     parser.add_argument("--explore", type=float, action="append", metavar="SHARE",
@@ -127,8 +147,10 @@ def main() -> None:
     args = parser.parse_args()
     names = args.variant or list(VARIANTS)
     shares = args.explore or [0.0]
+    args.references = reference_specs(args.out, args.references)
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda name: train_target(args.out, name), names))
+        list(pool.map(lambda name: train_model(args.out / "targets" / name, "target", VARIANTS[name],
+                                               args.out / "logs" / f"target-{name}.log"), names))  # fmt: skip
         trained = list(pool.map(lambda name: train_auditor(args.out, args.tag, name, args.train_arg, args.references,
                                                            args.quorum), names))  # fmt: skip
     failed = [name for name, ok in zip(names, trained) if not ok]
