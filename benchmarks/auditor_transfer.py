@@ -13,8 +13,8 @@
 Four target variants, retrained from the target's recipe with other seeds, data mixes and
 sizes (VARIANTS; rebuilt with `auditdm world train` when missing), stand in for a user's own
 target; a reference named by a key of EXTRA_REFERENCES is built the same way. For each
-variant, `auditdm train-auditor` with the given recipe (the defaults unless
-``--train-arg`` says otherwise) trains an auditor against it from world:baseline; then the
+variant, `auditdm train-auditor` with the given recipe (the defaults unless ``--train-arg``
+says otherwise) trains an auditor against it from world:baseline; then the
 variant is audited with world:baseline and with that auditor on the same held-out world images
 (seed 7, one probe per image, every kind), and the oracle's figures are printed per variant:
 search success (and its ratio to the baseline), the genuine and the shared-error share of the
@@ -22,9 +22,9 @@ flags, weakness recall over the weak skills the consensus can see, and training 
 The issue's bars: >= 85 % genuine, >= 3x the baseline, recall >= 60 %, <= 20 minutes.
 
 Everything lands in OUT (default runs/transfer): OUT/targets/NAME, OUT/references/NAME,
-OUT/TAG/NAME (the training), OUT/TAG/results.jsonl. Trainings run two at a time, one thread each, and a
-re-run picks up what is already there (finished models and audits are kept, a stopped
-training resumes).
+OUT/TAG/NAME (the training), OUT/TAG/results.jsonl. Trainings run two at a time, one thread
+each, and a re-run picks up what is already there (finished models and audits are kept, a
+stopped training resumes).
 """
 
 from __future__ import annotations
